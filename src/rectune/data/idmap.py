@@ -1,0 +1,135 @@
+"""Growable mapping between raw ids (ints or strings) and contiguous indices.
+
+Raw ids are what users see at every public boundary; models work on indices ``0..n-1``. New ids
+are appended, so existing indices never move: a model's rows stay valid as the map grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rectune.errors import UnknownIdError
+
+
+class IdMap:
+    """Raw id <-> index map backed by a hash index.
+
+    Examples
+    --------
+    >>> m = IdMap(["b", "a"])
+    >>> m.index_of(["a", "z"]).tolist()
+    [1, -1]
+    >>> m.add(["z", "a"]).tolist()
+    [2, 1]
+    >>> len(m)
+    3
+    """
+
+    __slots__ = ("_index",)
+
+    def __init__(self, ids: Iterable[Any] = ()) -> None:
+        arr = _as_id_array(ids)
+        index = pd.Index(arr)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            raise ValueError(f"duplicate id {dup!r} in IdMap")
+        self._index = index
+
+    @classmethod
+    def factorize(cls, raw: Any, *, sort: bool = True) -> tuple[IdMap, np.ndarray]:
+        """Build a map of the distinct values of ``raw`` and return their indices."""
+        codes, uniques = pd.factorize(_as_id_array(raw), sort=sort)
+        m = cls.__new__(cls)
+        m._index = pd.Index(uniques)
+        return m, codes.astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, raw: Any) -> bool:
+        return raw in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdMap) and self._index.equals(other._index)
+
+    def __repr__(self) -> str:
+        return f"IdMap(n={len(self)}, dtype={self.dtype})"
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Raw ids in index order."""
+        return self._index.to_numpy()
+
+    @property
+    def dtype(self) -> str:
+        return "int64" if self._index.dtype.kind in "iu" else "str"
+
+    def index_of(self, raw: Any, *, missing: int = -1) -> np.ndarray:
+        """Indices of raw ids; unknown ids give ``missing``."""
+        arr = _as_id_array(raw)
+        if self.dtype == "int64" and arr.dtype.kind not in "iu":
+            # Mixed kinds (str queried against int ids) never match.
+            arr = arr.astype(object)
+        idx = self._index.get_indexer(arr)
+        if missing != -1:
+            idx = np.where(idx < 0, missing, idx)
+        return idx.astype(np.int64)
+
+    def index_strict(self, raw: Any, *, what: str = "id") -> np.ndarray:
+        """Indices of raw ids; an unknown id raises `UnknownIdError`."""
+        idx = self.index_of(raw)
+        if (idx < 0).any():
+            bad = np.asarray(_as_id_array(raw))[idx < 0][0]
+            raise UnknownIdError(f"unknown {what} {bad!r}")
+        return idx
+
+    def add(self, raw: Any) -> np.ndarray:
+        """Indices of raw ids, appending the ones not yet known (in first-seen order)."""
+        arr = _as_id_array(raw)
+        idx = self.index_of(arr)
+        new = idx < 0
+        if new.any():
+            fresh = pd.unique(arr[new])
+            self._index = self._index.append(pd.Index(fresh))
+            idx = self.index_of(arr)
+        return idx
+
+    def copy(self) -> IdMap:
+        m = IdMap.__new__(IdMap)
+        m._index = self._index.copy()
+        return m
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "ids": self.ids.tolist()}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> IdMap:
+        ids = obj["ids"]
+        arr = np.asarray(ids, dtype=np.int64) if obj.get("dtype") == "int64" else ids
+        return cls(arr)
+
+
+def _as_id_array(raw: Any) -> np.ndarray:
+    """Normalise ids to an int64 array or an object array of strings."""
+    if isinstance(raw, pd.Index | pd.Series):
+        raw = raw.to_numpy()
+    arr = np.asarray(raw if not np.isscalar(raw) else [raw])
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.size == 0:
+        return np.asarray([], dtype=np.int64)
+    if arr.dtype.kind == "f":
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return arr.astype(str).astype(object)
+    if arr.dtype.kind == "O":
+        # Python ints in an object array stay ints; anything else becomes str.
+        if all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in arr):
+            return arr.astype(np.int64)
+    return arr.astype(str).astype(object)

@@ -1,0 +1,294 @@
+"""`Interactions`: the one columnar container of user-item events that every part of rectune uses.
+
+Rows hold a user index, an item index, a value (a rating, or a weight for implicit feedback) and
+an optional timestamp. Indices point into two growable `IdMap` objects shared by every subset of
+a dataset, so a train and a test split agree on what index 17 means. Side information travels
+along: user features, item features and item text, keyed by raw id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from rectune.data.idmap import IdMap
+from rectune.errors import DataError
+
+ValueKind = Literal["rating", "weight"]
+
+#: Column spellings recognised for each canonical column, in order of preference.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_id", "userId", "userID", "user", "uid", "UserId"),
+    "item_id": ("item_id", "itemId", "itemID", "item", "movieId", "movie_id", "iid", "artistID"),
+    "rating": ("rating", "value", "score", "weight", "count"),
+    "timestamp": ("timestamp", "time", "ts", "datetime"),
+}
+
+
+@dataclass
+class Interactions:
+    """Columnar user-item interactions with id maps and optional side information.
+
+    Examples
+    --------
+    >>> data = Interactions.from_raw(["u1", "u1", "u2"], ["a", "b", "a"], [5, 3, 4])
+    >>> len(data), data.n_users, data.n_items
+    (3, 2, 2)
+    >>> data.user_ids.tolist()
+    ['u1', 'u1', 'u2']
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    user_map: IdMap
+    item_map: IdMap
+    timestamps: np.ndarray | None = None
+    kind: ValueKind = "rating"
+    user_features: pd.DataFrame | None = None
+    item_features: pd.DataFrame | None = None
+    item_text: pd.Series | None = None
+    source: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.users = np.ascontiguousarray(self.users, dtype=np.int32)
+        self.items = np.ascontiguousarray(self.items, dtype=np.int32)
+        self.values = np.ascontiguousarray(self.values, dtype=np.float64)
+        n = len(self.users)
+        if len(self.items) != n or len(self.values) != n:
+            raise DataError("users, items and values must have the same length")
+        if self.timestamps is not None:
+            self.timestamps = np.ascontiguousarray(self.timestamps, dtype=np.int64)
+            if len(self.timestamps) != n:
+                raise DataError("timestamps must have the same length as users")
+        if n and (self.users.max() >= len(self.user_map) or self.items.max() >= len(self.item_map)):
+            raise DataError("an index points past the end of its id map")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_raw(
+        cls,
+        user_ids: Any,
+        item_ids: Any,
+        values: Any = None,
+        timestamps: Any = None,
+        *,
+        kind: ValueKind = "rating",
+        **extra: Any,
+    ) -> Interactions:
+        """Build from raw id arrays; ids are mapped to indices in sorted order."""
+        user_map, users = IdMap.factorize(user_ids)
+        item_map, items = IdMap.factorize(item_ids)
+        vals = np.ones(len(users)) if values is None else np.asarray(values, dtype=np.float64)
+        ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
+        return cls(users, items, vals, user_map, item_map, ts, kind=kind, **extra)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        *,
+        columns: Mapping[str, str] | None = None,
+        kind: ValueKind | None = None,
+        **extra: Any,
+    ) -> Interactions:
+        """Build from a pandas/polars DataFrame, a pyarrow Table or a dict of arrays.
+
+        Column names are matched against the canonical ``user_id``, ``item_id``, ``rating``
+        (or ``weight``), ``timestamp`` and their common spellings (see `COLUMN_ALIASES`);
+        ``columns`` maps canonical names to the frame's own names explicitly.
+        """
+        df = _to_pandas(frame)
+        mapping = resolve_columns(list(df.columns), columns)
+        values = df[mapping["rating"]].to_numpy() if "rating" in mapping else None
+        if kind is None:
+            kind = "weight" if mapping.get("rating") in {"weight", "count"} or values is None else "rating"
+        ts = df[mapping["timestamp"]] if "timestamp" in mapping else None
+        if ts is not None and not pd.api.types.is_numeric_dtype(ts):
+            ts = pd.to_datetime(ts).astype("int64") // 10**9
+        out = cls.from_raw(
+            df[mapping["user_id"]].to_numpy(),
+            df[mapping["item_id"]].to_numpy(),
+            values,
+            None if ts is None else np.asarray(ts),
+            kind=kind,
+            **extra,
+        )
+        out.meta["column_mapping"] = mapping
+        return out
+
+    # ------------------------------------------------------------------ basic views
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions(n={len(self)}, users={self.n_users}, items={self.n_items}, "
+            f"kind={self.kind!r}, timestamps={self.timestamps is not None})"
+        )
+
+    @property
+    def n_users(self) -> int:
+        """Size of the user id map (may exceed the users present in this subset)."""
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """Raw user id of every row."""
+        return self.user_map.ids[self.users]
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.item_map.ids[self.items]
+
+    @property
+    def is_implicit(self) -> bool:
+        return self.kind == "weight"
+
+    def subset(self, rows: np.ndarray) -> Interactions:
+        """Rows selected by a boolean mask or an index array, sharing id maps and side data."""
+        rows = np.asarray(rows)
+        ts = None if self.timestamps is None else self.timestamps[rows]
+        return replace(
+            self,
+            users=self.users[rows],
+            items=self.items[rows],
+            values=self.values[rows],
+            timestamps=ts,
+            meta=dict(self.meta),
+        )
+
+    def concat(self, other: Interactions) -> Interactions:
+        """Rows of ``self`` followed by ``other``; ``other``'s ids are added to the maps."""
+        umap, imap = self.user_map.copy(), self.item_map.copy()
+        u = umap.add(other.user_ids)
+        i = imap.add(other.item_ids)
+        ts = None
+        if self.timestamps is not None and other.timestamps is not None:
+            ts = np.concatenate([self.timestamps, other.timestamps])
+        return replace(
+            self,
+            users=np.concatenate([self.users, u]),
+            items=np.concatenate([self.items, i]),
+            values=np.concatenate([self.values, other.values]),
+            timestamps=ts,
+            user_map=umap,
+            item_map=imap,
+            meta=dict(self.meta),
+        )
+
+    def binarize(self, threshold: float | None = None) -> Interactions:
+        """Implicit view: weight 1 for rows with value >= threshold (all rows if None)."""
+        keep = np.ones(len(self), bool) if threshold is None else self.values >= threshold
+        out = self.subset(keep)
+        out.values = np.ones(int(keep.sum()))
+        out.kind = "weight"
+        return out
+
+    def to_csr(self, *, binary: bool = False) -> sp.csr_matrix:
+        """Users x items sparse matrix over the full id maps (duplicates are summed)."""
+        vals = np.ones(len(self)) if binary else self.values
+        m = sp.csr_matrix((vals, (self.users, self.items)), shape=(self.n_users, self.n_items))
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        return m
+
+    def to_frame(self) -> pd.DataFrame:
+        """Canonical DataFrame: user_id, item_id, rating|weight, [timestamp]."""
+        cols: dict[str, Any] = {
+            "user_id": self.user_ids,
+            "item_id": self.item_ids,
+            "rating" if self.kind == "rating" else "weight": self.values,
+        }
+        if self.timestamps is not None:
+            cols["timestamp"] = self.timestamps
+        return pd.DataFrame(cols)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the rows (raw ids, values, timestamps): equal data, equal fingerprint."""
+        h = hashlib.sha256()
+        for ids in (self.user_ids, self.item_ids):
+            if ids.dtype.kind in "iu":
+                h.update(ids.astype(np.int64).tobytes())
+            else:
+                h.update("\x1f".join(map(str, ids)).encode())
+        h.update(self.values.tobytes())
+        if self.timestamps is not None:
+            h.update(self.timestamps.tobytes())
+        return h.hexdigest()[:32]
+
+    def stats(self) -> dict[str, Any]:
+        """Summary numbers for `rectune data stats`."""
+        present_u = np.unique(self.users).size
+        present_i = np.unique(self.items).size
+        out: dict[str, Any] = {
+            "interactions": len(self),
+            "users": present_u,
+            "items": present_i,
+            "density": len(self) / max(present_u * present_i, 1),
+            "kind": self.kind,
+        }
+        if len(self):
+            out.update(value_min=float(self.values.min()), value_max=float(self.values.max()))
+            out["value_mean"] = float(self.values.mean())
+            per_user = np.bincount(self.users)
+            out["ratings_per_user_median"] = float(np.median(per_user[per_user > 0]))
+        if self.timestamps is not None and len(self):
+            out["time_min"] = int(self.timestamps.min())
+            out["time_max"] = int(self.timestamps.max())
+        out["user_features"] = None if self.user_features is None else list(self.user_features.columns)
+        out["item_features"] = None if self.item_features is None else list(self.item_features.columns)
+        out["items_with_text"] = 0 if self.item_text is None else int(self.item_text.size)
+        out["fingerprint"] = self.fingerprint()
+        return out
+
+
+def resolve_columns(available: list[str], explicit: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map canonical column names to the frame's columns; raises `DataError` if one is missing."""
+    mapping: dict[str, str] = {}
+    explicit = dict(explicit or {})
+    for canon, aliases in COLUMN_ALIASES.items():
+        if canon in explicit:
+            if explicit[canon] not in available:
+                raise DataError(
+                    f"column {explicit[canon]!r} (for {canon}) not found; columns are {available}",
+                    field=explicit[canon],
+                )
+            mapping[canon] = explicit[canon]
+            continue
+        for alias in aliases:
+            if alias in available:
+                mapping[canon] = alias
+                break
+    for required in ("user_id", "item_id"):
+        if required not in mapping:
+            raise DataError(
+                f"no {required} column: expected one of {COLUMN_ALIASES[required]} "
+                f"(or pass a column mapping); columns are {available}",
+                field=required,
+            )
+    return mapping
+
+
+def _to_pandas(frame: Any) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if isinstance(frame, Mapping):
+        return pd.DataFrame(dict(frame))
+    if hasattr(frame, "to_pandas"):  # pyarrow.Table, polars.DataFrame
+        return frame.to_pandas()
+    import pyarrow as pa
+
+    return pa.table(frame).to_pandas()

@@ -1,0 +1,329 @@
+"""The `Recommender` template every model follows.
+
+The base class does the bookkeeping that would otherwise be repeated in every model (as in
+Surprise's ``AlgoBase`` and implicit's ``RecommenderBase``): it maps raw ids to the model's own
+contiguous indices, falls back for unknown ids, clips rating estimates, masks already-seen items
+and takes the top-n. A model only implements `_fit` and `_score_pairs` (and, for speed,
+`_score_users`), and declares its learned state in ``state_names``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from rectune.config import ConfigBase
+from rectune.data.idmap import IdMap
+from rectune.data.interactions import Interactions
+from rectune.errors import ConfigError, NotFittedError
+from rectune.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+#: Rows per block when scoring the full catalogue, to bound memory.
+_USER_BLOCK = 1024
+
+
+class Recommender(ABC):
+    """Base class of every rectune model.
+
+    Subclasses set ``name`` (the CLI name), ``config_class`` and ``state_names`` (learned arrays,
+    stored as attributes ``<name>_``); ``param_groups`` lists the subset that training updates
+    and fine-tuning strategies may address by name.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[ConfigBase]]
+    state_names: ClassVar[tuple[str, ...]] = ()
+    param_groups: ClassVar[tuple[str, ...]] = ()
+    #: True for models whose scores estimate ratings (RMSE is meaningful).
+    predicts_ratings: ClassVar[bool] = True
+
+    user_map_: IdMap
+    item_map_: IdMap
+    global_mean_: float
+    rating_range_: np.ndarray
+    item_popularity_: np.ndarray
+    seen_: sp.csr_matrix
+    fit_info_: dict[str, Any]
+
+    def __init__(self, config: ConfigBase | Mapping[str, Any] | None = None, **params: Any) -> None:
+        if config is None:
+            config = self.config_class.from_dict(params)
+        elif isinstance(config, Mapping):
+            config = self.config_class.from_dict({**config, **params})
+        elif not isinstance(config, self.config_class):
+            raise ConfigError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        elif params:
+            config = config.with_overrides(**params)
+        self.config = config
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.to_dict().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "user_map_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load()")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, data: Interactions, *, train: TrainConfig | None = None) -> Self:
+        """Learn from ``data`` from scratch (a second call starts over) and return ``self``."""
+        train = train or TrainConfig()
+        if len(data) == 0:
+            from rectune.errors import DataError
+
+            raise DataError("cannot fit on an empty dataset")
+        local = self._prepare(data)
+        t0 = time.perf_counter()
+        self._fit(local, train)
+        self.fit_info_ = {
+            "fit_seconds": time.perf_counter() - t0,
+            "n_interactions": len(data),
+            "data_fingerprint": data.fingerprint(),
+            "train": train.to_dict(),
+        }
+        logger.debug("fitted %s in %.3fs", self.name, self.fit_info_["fit_seconds"])
+        return self
+
+    def _prepare(self, data: Interactions) -> Interactions:
+        """Compact id maps over the ids present in ``data`` and set the shared base state."""
+        present_u, users = np.unique(data.users, return_inverse=True)
+        present_i, items = np.unique(data.items, return_inverse=True)
+        self.user_map_ = IdMap(data.user_map.ids[present_u])
+        self.item_map_ = IdMap(data.item_map.ids[present_i])
+        feats = data.user_features
+        local = Interactions(
+            users.astype(np.int32),
+            items.astype(np.int32),
+            data.values,
+            self.user_map_,
+            self.item_map_,
+            data.timestamps,
+            kind=data.kind,
+            user_features=feats,
+            item_features=data.item_features,
+            item_text=data.item_text,
+            source=data.source,
+        )
+        self.global_mean_ = float(data.values.mean())
+        self.rating_range_ = np.array([data.values.min(), data.values.max()], dtype=np.float64)
+        self.seen_ = local.to_csr()
+        self.item_popularity_ = np.bincount(local.items, minlength=local.n_items).astype(np.float64)
+        self.data_kind_ = data.kind
+        return local
+
+    @abstractmethod
+    def _fit(self, data: Interactions, train: TrainConfig) -> None:
+        """Learn the model state from ``data`` indexed by the model's own maps."""
+
+    # ------------------------------------------------------------------ scoring
+    @abstractmethod
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of known (user index, item index) pairs; higher is better."""
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        """Scores of every item for each known user index: shape (len(users), n_items)."""
+        n_items = len(self.item_map_)
+        uu = np.repeat(users, n_items)
+        ii = np.tile(np.arange(n_items), len(users))
+        return self._score_pairs(uu, ii).reshape(len(users), n_items)
+
+    def _predict_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Rating estimates of known pairs; by default the scores."""
+        return self._score_pairs(users, items)
+
+    def _fallback_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Estimates where the user or the item is unknown (index -1): the global mean."""
+        return np.full(len(users), self.global_mean_)
+
+    def _fallback_scores(self, n_rows: int) -> np.ndarray:
+        """Full-catalogue scores for unknown users: popularity."""
+        return np.broadcast_to(self.item_popularity_, (n_rows, len(self.item_map_)))
+
+    def _index_pairs(self, users: Any, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        u = self.user_map_.index_of(users)
+        i = self.item_map_.index_of(items)
+        if len(u) != len(i):
+            raise ValueError(f"users and items differ in length: {len(u)} != {len(i)}")
+        return u, i
+
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Rating estimates for raw (user, item) id pairs, clipped to the training range.
+
+        Pairs with an unknown user or item get the model's fallback (the global mean, plus
+        whatever biases are known), never an error.
+        """
+        u, i = self._index_pairs(users, items)
+        return self.predict_indices(u, i)
+
+    def predict_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """`predict` on model indices (-1 for unknown); used by evaluation loops."""
+        out = np.empty(len(u), dtype=np.float64)
+        known = (u >= 0) & (i >= 0)
+        if known.any():
+            out[known] = self._predict_pairs(u[known], i[known])
+        if (~known).any():
+            out[~known] = self._fallback_pairs(u[~known], i[~known])
+        if self.data_kind_ == "rating":
+            np.clip(out, self.rating_range_[0], self.rating_range_[1], out=out)
+        return out
+
+    def score(self, users: Any, items: Any) -> np.ndarray:
+        """Unclipped ranking scores for raw (user, item) pairs (unknown pairs: fallback)."""
+        u, i = self._index_pairs(users, items)
+        out = np.empty(len(u), dtype=np.float64)
+        known = (u >= 0) & (i >= 0)
+        out[known] = self._score_pairs(u[known], i[known])
+        out[~known] = self._fallback_pairs(u[~known], i[~known])
+        return out
+
+    # ------------------------------------------------------------------ ranking
+    def recommend(
+        self,
+        users: Any,
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items for each raw user id, batch first.
+
+        Returns ``(item_ids, scores)``, both of shape ``(len(users), n)``, best first. Unknown
+        users get the most popular items. With ``candidates`` only those raw item ids are
+        ranked; unknown candidates are ignored.
+        """
+        self._check_fitted()
+        u = self.user_map_.index_of(users)
+        cand = None if candidates is None else self.item_map_.index_of(candidates)
+        if cand is not None:
+            cand = np.unique(cand[cand >= 0])
+        idx, scores = self.recommend_indices(u, n, exclude_seen=exclude_seen, candidates=cand)
+        ids = self.item_map_.ids[np.maximum(idx, 0)]
+        return ids, scores
+
+    def recommend_indices(
+        self,
+        users: np.ndarray,
+        n: int,
+        *,
+        exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`recommend` on model indices; -1 rows are unknown users (popularity fallback)."""
+        users = np.asarray(users, dtype=np.int64)
+        n_items = len(self.item_map_) if candidates is None else len(candidates)
+        n = max(0, min(n, n_items))
+        out_idx = np.full((len(users), n), -1, dtype=np.int64)
+        out_sc = np.full((len(users), n), -np.inf)
+        for start in range(0, len(users), _USER_BLOCK):
+            block = users[start : start + _USER_BLOCK]
+            scores = self.score_users_indices(block)
+            if exclude_seen:
+                known = np.flatnonzero(block >= 0)
+                sub = self.seen_[block[known]]
+                rows = np.repeat(known, np.diff(sub.indptr))
+                scores[rows, sub.indices] = -np.inf
+            if candidates is not None:
+                scores = scores[:, candidates]
+            top = _top_n(scores, n)
+            out_sc[start : start + len(block)] = np.take_along_axis(scores, top, axis=1)
+            out_idx[start : start + len(block)] = top if candidates is None else candidates[top]
+        out_idx[~np.isfinite(out_sc)] = -1
+        return out_idx, out_sc
+
+    def score_users_indices(self, users: np.ndarray) -> np.ndarray:
+        """Full-catalogue score matrix (writable) for user indices, -1 meaning unknown."""
+        users = np.asarray(users, dtype=np.int64)
+        scores = np.empty((len(users), len(self.item_map_)), dtype=np.float64)
+        known = users >= 0
+        if known.any():
+            scores[known] = self._score_users(users[known])
+        if (~known).any():
+            scores[~known] = self._fallback_scores(int((~known).sum()))
+        return scores
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Every learned array by name: the model's ``state_names`` plus the base state."""
+        self._check_fitted()
+        state = {name: np.asarray(getattr(self, name + "_")) for name in self.state_names}
+        state["_global_mean"] = np.array([self.global_mean_])
+        state["_rating_range"] = self.rating_range_
+        state["_item_popularity"] = self.item_popularity_
+        state["_seen_indptr"] = self.seen_.indptr
+        state["_seen_indices"] = self.seen_.indices
+        state["_seen_data"] = self.seen_.data
+        return state
+
+    def set_state(
+        self, state: Mapping[str, np.ndarray], user_map: IdMap, item_map: IdMap, kind: str
+    ) -> Self:
+        """Restore learned arrays saved by `get_state` (used by `load`)."""
+        missing = [k for k in self.state_names if k not in state]
+        if missing:
+            raise NotFittedError(f"state lacks {missing} for {type(self).__name__}")
+        for name in self.state_names:
+            setattr(self, name + "_", state[name])
+        self.user_map_, self.item_map_ = user_map, item_map
+        self.global_mean_ = float(state["_global_mean"][0])
+        self.rating_range_ = state["_rating_range"]
+        self.item_popularity_ = state["_item_popularity"]
+        self.seen_ = sp.csr_matrix(
+            (state["_seen_data"], state["_seen_indices"], state["_seen_indptr"]),
+            shape=(len(user_map), len(item_map)),
+        )
+        self.data_kind_ = kind
+        self._after_load()
+        return self
+
+    def _after_load(self) -> None:
+        """Rebuild derived caches after `set_state` (override when a model has any)."""
+
+    def parameter_groups(self) -> dict[str, np.ndarray]:
+        """The learnable parameter groups by name (the ones fine-tuning may address)."""
+        self._check_fitted()
+        return {name: getattr(self, name + "_") for name in self.param_groups}
+
+    def save(self, path: str, **kwargs: Any) -> str:
+        """Write an artifact directory; see `rectune.registry.save_model`."""
+        from rectune.registry.artifacts import save_model
+
+        return save_model(self, path, **kwargs)
+
+    @classmethod
+    def load(cls, path: str) -> Recommender:
+        """Read an artifact directory written by `save`."""
+        from rectune.registry.artifacts import load_model
+
+        model = load_model(path)
+        if cls is not Recommender and not isinstance(model, cls):
+            raise ConfigError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def _top_n(scores: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the n largest scores per row, best first (ties: lower index first)."""
+    if n == 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    if n < scores.shape[1]:
+        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
