@@ -4,18 +4,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from rectune.config import ConfigBase  # noqa: E402
-from rectune.data import Interactions, IdMap  # noqa: E402
-from rectune.errors import (  # noqa: E402
+from rectune.config import ConfigBase
+from rectune.data import IdMap, Interactions
+from rectune.errors import (
     ArtifactError,
     ConfigError,
     DataError,
     NotFittedError,
     UnknownIdError,
 )
-from rectune.models import Recommender, create_model, model_class  # noqa: E402
-from rectune.registry import load_model, save_model  # noqa: E402
-from rectune.training import TrainConfig  # noqa: E402
+from rectune.models import Recommender, create_model, model_class
+from rectune.registry import load_model, save_model
+from rectune.training import TrainConfig
 
 load = load_model
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 
@@ -16,5 +15,3 @@ def sgd_biases(users, items, values, mu, bu, bi, epochs, lr, reg):  # pragma: no
             err = values[k] - (mu + bu[u] + bi[i])
             bu[u] += lr * (err - reg * bu[u])
             bi[i] += lr * (err - reg * bi[i])
-
-

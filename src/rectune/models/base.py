@@ -293,6 +293,7 @@ class Recommender(ABC):
 
     def _after_load(self) -> None:
         """Rebuild derived caches after `set_state` (override when a model has any)."""
+        return None
 
     def parameter_groups(self) -> dict[str, np.ndarray]:
         """The learnable parameter groups by name (the ones fine-tuning may address)."""

@@ -7,7 +7,7 @@ neighbors", section 2.1). Both are also the fallbacks other models lean on for u
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -105,7 +105,9 @@ class Baseline(Recommender):
     item_bias_: np.ndarray
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
-        self.user_bias_, self.item_bias_ = fit_biases(data, self.config, self.global_mean_, train.seed)
+        self.user_bias_, self.item_bias_ = fit_biases(
+            data, self.config, self.global_mean_, train.seed
+        )
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
@@ -137,8 +139,9 @@ def fit_biases(
 
         bu = np.zeros(data.n_users)
         bi = np.zeros(data.n_items)
-        sgd_biases(data.users, data.items, data.values, mu, bu, bi,
-                   cfg.epochs, cfg.learning_rate, cfg.reg)
+        sgd_biases(
+            data.users, data.items, data.values, mu, bu, bi, cfg.epochs, cfg.learning_rate, cfg.reg
+        )
         return bu, bi
     u_count = np.bincount(data.users, minlength=data.n_users)
     i_count = np.bincount(data.items, minlength=data.n_items)
@@ -146,6 +149,10 @@ def fit_biases(
     bi = np.zeros(data.n_items)
     resid = data.values - mu
     for _ in range(cfg.epochs):
-        bi = np.bincount(data.items, resid - bu[data.users], data.n_items) / (cfg.reg_item + i_count)
-        bu = np.bincount(data.users, resid - bi[data.items], data.n_users) / (cfg.reg_user + u_count)
+        bi = np.bincount(data.items, resid - bu[data.users], data.n_items) / (
+            cfg.reg_item + i_count
+        )
+        bu = np.bincount(data.users, resid - bi[data.items], data.n_users) / (
+            cfg.reg_user + u_count
+        )
     return bu, bi

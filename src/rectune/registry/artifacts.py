@@ -78,8 +78,12 @@ def save_model(
         info = getattr(model, "fit_info_", {})
         _write_json(
             tmp / "config.json",
-            {"model": model.name, "class": type(model).__name__, "config": model.config.to_dict(),
-             "format_version": FORMAT_VERSION},
+            {
+                "model": model.name,
+                "class": type(model).__name__,
+                "config": model.config.to_dict(),
+                "format_version": FORMAT_VERSION,
+            },
         )
         state = model.get_state()
         bad = [k for k, v in state.items() if np.asarray(v).dtype == object]
@@ -89,17 +93,29 @@ def save_model(
             np.savez(fh, **state)
         _write_json(
             tmp / "ids.json",
-            {"users": model.user_map_.to_json(), "items": model.item_map_.to_json(),
-             "kind": model.data_kind_},
+            {
+                "users": model.user_map_.to_json(),
+                "items": model.item_map_.to_json(),
+                "kind": model.data_kind_,
+            },
         )
-        _write_json(tmp / "train.json", {"train": info.get("train"), "strategy": strategy,
-                                         "fit_seconds": info.get("fit_seconds")})
+        _write_json(
+            tmp / "train.json",
+            {
+                "train": info.get("train"),
+                "strategy": strategy,
+                "fit_seconds": info.get("fit_seconds"),
+            },
+        )
         _write_json(tmp / "metrics.json", metrics or {})
         parent_rec = None
         if parent is not None:
             parent_manifest = read_manifest(parent)
-            parent_rec = {"id": parent_manifest["id"], "path": str(Path(parent).resolve()),
-                          "checksum": parent_manifest["checksum"]}
+            parent_rec = {
+                "id": parent_manifest["id"],
+                "path": str(Path(parent).resolve()),
+                "checksum": parent_manifest["checksum"],
+            }
         _write_json(
             tmp / "lineage.json",
             {
@@ -114,7 +130,9 @@ def save_model(
         )
         files = {name: _sha256(tmp / name) for name in _FILES}
         checksum = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        _write_json(tmp / "manifest.json", {"id": artifact_id, "files": files, "checksum": checksum})
+        _write_json(
+            tmp / "manifest.json", {"id": artifact_id, "files": files, "checksum": checksum}
+        )
         if path.exists():
             backup = path.with_name(f".{path.name}.old-{artifact_id}")
             path.rename(backup)
@@ -164,7 +182,9 @@ def load_model(path: str | os.PathLike[str]) -> Recommender:
     ids = read_json(path, "ids.json")
     with np.load(path / "params.npz", allow_pickle=False) as npz:
         state = {k: npz[k] for k in npz.files}
-    model.set_state(state, IdMap.from_json(ids["users"]), IdMap.from_json(ids["items"]), ids["kind"])
+    model.set_state(
+        state, IdMap.from_json(ids["users"]), IdMap.from_json(ids["items"]), ids["kind"]
+    )
     train = read_json(path, "train.json")
     lineage = read_json(path, "lineage.json")
     model.fit_info_ = {

@@ -1,0 +1,93 @@
+"""``rectune evaluate``: cross-validate a model on a dataset.
+
+The flags and the ``--json`` layout are a contract that scripts drive; add, never rename.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rectune.cli._common import FORMATS, console, load_data, model_spec, user_errors, write_json
+
+SPLITS = ("kfold", "random", "temporal", "user-temporal", "leave-last", "cold-users", "cold-items")
+
+
+def evaluate(
+    data: str = typer.Option(..., "--data", help="Dataset directory or file."),
+    fmt: str = typer.Option("auto", "--format", help=f"One of {', '.join(FORMATS)}."),
+    model: str | None = typer.Option(None, "--model", help="Model name, e.g. svd, item-knn."),
+    sets: list[str] | None = typer.Option(None, "--set", help="Hyperparameter key=value."),
+    config: str | None = typer.Option(None, "--config", help="TOML file with model and params."),
+    split: str | None = typer.Option(None, "--split", help=f"One of {', '.join(SPLITS)}."),
+    folds: int | None = typer.Option(None, "--folds", help="Folds for --split kfold."),
+    test_size: float | None = typer.Option(None, "--test-size", help="Test share."),
+    metrics: str | None = typer.Option(None, "--metrics", help="e.g. rmse,mae,ndcg@10."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    n_support: int | None = typer.Option(None, "--n-support", help="cold-users: support rows."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Drop and count bad rows."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+) -> None:
+    """Evaluate a model with a split and metrics; print a table, optionally write JSON."""
+    from rectune.evaluation.runner import evaluate as run
+
+    with user_errors():
+        name, params, defaults = model_spec(model, sets, config)
+        inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
+        split = split or defaults.get("split", "kfold")
+        folds = folds or int(defaults.get("folds", 5))
+        test_size = test_size if test_size is not None else float(defaults.get("test_size", 0.2))
+        seed = seed if seed is not None else int(defaults.get("seed", 0))
+        if metrics is None:
+            default = "ndcg@10,recall@10,precision@10" if inter.is_implicit else "rmse,mae"
+            metric_list = defaults.get("metrics", default.split(","))
+        else:
+            metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+        extra = {} if n_support is None else {"n_support": n_support}
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"{name} {split}", total=None)
+            result = run(
+                name,
+                inter,
+                params=params,
+                split=split,
+                folds=folds,
+                test_size=test_size,
+                metrics=metric_list,
+                seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                **extra,
+            )
+        out = result.to_json()
+        out["data"]["path"] = data
+    _print(out)
+    write_json(json_out, out)
+
+
+def _print(out: dict) -> None:
+    metric_names = list(out["mean"])
+    table = Table(title=f"{out['model']} on {out['data']['path']} ({out['split']['method']})")
+    table.add_column("fold")
+    for m in metric_names:
+        table.add_column(m, justify="right")
+    for k, fold in enumerate(out["folds"]):
+        row = {
+            **fold["metrics"],
+            "fit_seconds": fold["fit_seconds"],
+            "predict_seconds": fold.get("predict_seconds"),
+        }
+        table.add_row(str(k + 1), *(_fmt(row.get(m)) for m in metric_names))
+    table.add_row("mean", *(_fmt(out["mean"][m]) for m in metric_names), style="bold")
+    console.print(table)
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,45 @@
+"""The ``rectune`` command line: data stats, train, evaluate, recommend, demo."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from rectune import __version__
+from rectune.cli import data, demo, evaluate, recommend, train
+
+app = typer.Typer(
+    name="rectune",
+    help="Pretrain, fine-tune, update, evaluate and serve recommender models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
+app.command("recommend")(recommend.recommend)
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rectune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+) -> None:
+    """rectune: the whole life of a recommender model."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+if __name__ == "__main__":
+    app()

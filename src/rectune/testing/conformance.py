@@ -1,0 +1,131 @@
+"""Checks every rectune model must pass, shipped with the package (like scikit-learn's
+``check_estimator`` and implicit's ``RecommenderBase`` test mixin).
+
+`CHECKS` maps a name to a function ``check(make_model, data)``; `run_checks` runs them all.
+``make_model`` returns a fresh unfitted model; ``data`` is a small `Interactions` set.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rectune.data.interactions import Interactions
+from rectune.models.base import Recommender
+from rectune.registry.artifacts import load_model
+from rectune.training.config import TrainConfig
+
+ModelFactory = Callable[[], Recommender]
+
+
+def check_config_round_trip(make_model: ModelFactory, data: Interactions) -> None:
+    """The config survives a dict/JSON round trip and rebuilds an equal model config."""
+    model = make_model()
+    cfg = model.config
+    again = type(model)(type(cfg).from_dict(cfg.to_dict()))
+    assert again.config == cfg
+    assert type(model)(**cfg.to_dict()).config == cfg
+
+
+def check_fit_returns_self(make_model: ModelFactory, data: Interactions) -> None:
+    model = make_model()
+    assert model.fit(data) is model
+    assert model.is_fitted
+
+
+def check_recommend_shapes_and_unseen(make_model: ModelFactory, data: Interactions) -> None:
+    """Recommendations have the asked shape, are sorted, and hold no already-seen items."""
+    model = make_model().fit(data)
+    users = np.unique(data.user_ids)[:7]
+    ids, scores = model.recommend(users, n=5)
+    assert ids.shape == (len(users), 5) and scores.shape == (len(users), 5)
+    assert np.all(np.diff(scores, axis=1) <= 1e-9), "scores must be sorted best first"
+    frame = data.to_frame()
+    for row, user in enumerate(users):
+        seen = set(frame.loc[frame.user_id == user, "item_id"])
+        valid = np.isfinite(scores[row])
+        assert not seen & set(ids[row][valid].tolist()), f"seen item recommended to {user}"
+        assert len(set(ids[row][valid].tolist())) == int(valid.sum()), "duplicate items"
+
+
+def check_unknown_ids_fall_back(make_model: ModelFactory, data: Interactions) -> None:
+    """Unknown users and items get finite estimates; unknown users get popular items."""
+    model = make_model().fit(data)
+    item = data.item_ids[0]
+    user = data.user_ids[0]
+    unknown_u = "never-seen-user" if data.user_ids.dtype == object else -987654
+    unknown_i = "never-seen-item" if data.item_ids.dtype == object else -987654
+    est = model.predict([unknown_u, user, unknown_u], [item, unknown_i, unknown_i])
+    assert np.all(np.isfinite(est))
+    ids, _ = model.recommend([unknown_u], n=3, exclude_seen=True)
+    top_pop = model.item_map_.ids[np.argsort(-model.item_popularity_, kind="stable")[:3]]
+    assert set(ids[0].tolist()) == set(top_pop.tolist())
+
+
+def check_save_load_identical(make_model: ModelFactory, data: Interactions) -> None:
+    """A loaded artifact predicts and recommends exactly as the saved model."""
+    model = make_model().fit(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "artifact"
+        model.save(str(path))
+        loaded = load_model(path)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    users, items = data.user_ids[:50], data.item_ids[:50]
+    np.testing.assert_array_equal(loaded.predict(users, items), model.predict(users, items))
+    a = model.recommend(np.unique(users), n=5)
+    b = loaded.recommend(np.unique(users), n=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def check_deterministic(make_model: ModelFactory, data: Interactions) -> None:
+    """The same seed gives the same predictions."""
+    users, items = data.user_ids[:100], data.item_ids[:100]
+    a = make_model().fit(data, train=TrainConfig(seed=3)).predict(users, items)
+    b = make_model().fit(data, train=TrainConfig(seed=3)).predict(users, items)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def check_batch_equals_loop(make_model: ModelFactory, data: Interactions) -> None:
+    """Batched predict/recommend equal one call per pair/user."""
+    model = make_model().fit(data)
+    users, items = data.user_ids[:20], data.item_ids[:20]
+    batch = model.predict(users, items)
+    loop = np.array([model.predict([u], [i])[0] for u, i in zip(users, items, strict=True)])
+    np.testing.assert_allclose(batch, loop, rtol=1e-9, atol=1e-9)
+    some = np.unique(users)[:4]
+    _ids, scores = model.recommend(some, n=4)
+    for row, u in enumerate(some):
+        _one_ids, one_scores = model.recommend([u], n=4)
+        np.testing.assert_allclose(one_scores[0], scores[row], rtol=1e-9, atol=1e-9)
+
+
+def check_refit_starts_over(make_model: ModelFactory, data: Interactions) -> None:
+    """A second fit forgets the first: fit(A); fit(B) equals fit(B)."""
+    half = data.subset(np.arange(len(data)) % 2 == 0)
+    model = make_model().fit(half).fit(data)
+    fresh = make_model().fit(data)
+    users, items = data.user_ids[:50], data.item_ids[:50]
+    np.testing.assert_allclose(model.predict(users, items), fresh.predict(users, items), atol=1e-6)
+    assert len(model.user_map_) == len(fresh.user_map_)
+
+
+CHECKS: dict[str, Callable[[ModelFactory, Interactions], None]] = {
+    "config_round_trip": check_config_round_trip,
+    "fit_returns_self": check_fit_returns_self,
+    "recommend_shapes_and_unseen": check_recommend_shapes_and_unseen,
+    "unknown_ids_fall_back": check_unknown_ids_fall_back,
+    "save_load_identical": check_save_load_identical,
+    "deterministic": check_deterministic,
+    "batch_equals_loop": check_batch_equals_loop,
+    "refit_starts_over": check_refit_starts_over,
+}
+
+
+def run_checks(make_model: ModelFactory, data: Interactions) -> None:
+    """Run every conformance check; the first failure raises AssertionError."""
+    for check in CHECKS.values():
+        check(make_model, data)

@@ -1,0 +1,46 @@
+"""Every registered model against every conformance check (rectune.testing)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from rectune.models import MODELS, create_model
+from rectune.testing import CHECKS, two_clusters
+
+#: Small, fast hyperparameters per model so the whole matrix runs in seconds.
+FAST_PARAMS: dict[str, dict] = {
+    "svd": {"epochs": 5, "embedding_size": 8},
+    "svdpp": {"epochs": 5, "embedding_size": 8},
+    "nmf": {"epochs": 10, "embedding_size": 5},
+    "blend": {"members": ["baseline", "svd"]},
+}
+
+
+def _available(name: str) -> bool:
+    module = MODELS[name].split(":")[0]
+    try:
+        importlib.import_module(f"rectune.models.{module}")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+MODEL_NAMES = [name for name in MODELS if _available(name)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return two_clusters()
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_conformance(name: str, check: str, data) -> None:
+    CHECKS[check](lambda: create_model(name, **FAST_PARAMS.get(name, {})), data)
+
+
+def test_every_registered_model_is_present() -> None:
+    missing = [name for name in MODELS if not _available(name)]
+    assert not missing, f"registered models without a module: {missing}"
