@@ -14,7 +14,8 @@ FAST_PARAMS: dict[str, dict] = {
     "svd": {"epochs": 5, "embedding_size": 8},
     "svdpp": {"epochs": 5, "embedding_size": 8},
     "nmf": {"epochs": 10, "embedding_size": 5},
-    "blend": {"members": ["baseline", "svd"]},
+    "bpmf": {"embedding_size": 3, "iterations": 12, "burn_in": 4, "keep": 4},
+    "blend": {"members": ["baseline", {"model": "svd", "epochs": 3, "embedding_size": 4}]},
 }
 
 

@@ -17,6 +17,7 @@ MODELS: dict[str, str] = {
     "svd": "svd:SVD",
     "svdpp": "svdpp:SVDpp",
     "nmf": "nmf:NMF",
+    "bpmf": "bpmf:BPMF",
     "blend": "blend:Blend",
 }
 

@@ -1,0 +1,147 @@
+"""rectune vs Surprise on the same 5 folds, same hyperparameters.
+
+Usage: python benchmarks/bench_surprise.py [--datasets ml-100k,ml-latest-small] [--algos ...]
+
+Prints RMSE, MAE, fit and predict seconds per fold (means over folds) for each counterpart
+pair and the rectune/Surprise ratios. Numba kernels are warmed up on a tiny dataset first, so
+timings exclude compilation (see compile_cost.py for that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _common import data_dir, kfold_rows, machine
+
+from rectune.data.loaders import load
+from rectune.models import create_model
+from rectune.testing import low_rank
+
+#: name -> (rectune model name, rectune params, Surprise factory)
+PAIRS: dict[str, tuple[str, dict, Callable[[], object]]] = {}
+
+
+def _pairs() -> None:
+    import surprise as s
+
+    PAIRS.update(
+        {
+            "BaselineOnly": ("baseline", {}, lambda: s.BaselineOnly(verbose=False)),
+            "KNNBaseline item pearson_baseline": (
+                "item-knn",
+                {"similarity": "pearson_baseline", "centering": "baseline"},
+                lambda: s.KNNBaseline(
+                    sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+                ),
+            ),
+            "SVD": ("svd", {}, lambda: s.SVD(random_state=0)),
+            "SVD++": ("svdpp", {}, lambda: s.SVDpp(random_state=0)),
+            "NMF": ("nmf", {}, lambda: s.NMF(random_state=0)),
+        }
+    )
+
+
+def run_rectune(name: str, params: dict, data, test_rows: np.ndarray) -> dict:
+    mask = np.ones(len(data), bool)
+    mask[test_rows] = False
+    train, test = data.subset(mask), data.subset(test_rows)
+    model = create_model(name, **params)
+    t0 = time.perf_counter()
+    model.fit(train)
+    t1 = time.perf_counter()
+    pred = model.predict(test.user_ids, test.item_ids)
+    t2 = time.perf_counter()
+    err = pred - test.values
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "fit": t1 - t0,
+        "test": t2 - t1,
+    }
+
+
+def run_surprise(
+    factory: Callable[[], object],
+    frame: pd.DataFrame,
+    test_rows: np.ndarray,
+    scale: tuple[float, float],
+) -> dict:
+    import surprise as s
+
+    mask = np.ones(len(frame), bool)
+    mask[test_rows] = False
+    reader = s.Reader(rating_scale=scale)
+    trainset = s.Dataset.load_from_df(frame[mask], reader).build_full_trainset()
+    testset = list(frame.iloc[test_rows].itertuples(index=False, name=None))
+    algo = factory()
+    t0 = time.perf_counter()
+    algo.fit(trainset)
+    t1 = time.perf_counter()
+    preds = algo.test(testset)
+    t2 = time.perf_counter()
+    err = np.array([p.est - p.r_ui for p in preds])
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "fit": t1 - t0,
+        "test": t2 - t1,
+    }
+
+
+def warm_up(names: list[str]) -> None:
+    small = low_rank()
+    for name in names:
+        rec, params, _ = PAIRS[name]
+        create_model(rec, **params).fit(small).predict(small.user_ids, small.item_ids)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--datasets", default="ml-100k,ml-latest-small")
+    ap.add_argument("--algos", default=None, help="comma list of pair names (default: all)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--json", default=None, help="write raw per-fold results here")
+    args = ap.parse_args()
+    _pairs()
+    names = list(PAIRS) if not args.algos else [a.strip() for a in args.algos.split(",")]
+    warm_up(names)
+    print(f"machine: {machine()}")
+    raw: dict = {}
+    for ds in args.datasets.split(","):
+        data = load(data_dir() / ds)
+        frame = pd.DataFrame({"u": data.user_ids, "i": data.item_ids, "r": data.values})
+        scale = (float(data.values.min()), float(data.values.max()))
+        folds = kfold_rows(len(data), args.folds, seed=0)
+        print(f"\n## {ds}: {len(data):,} ratings, {args.folds} folds (seed 0)\n")
+        print(
+            "| algorithm | rectune RMSE | Surprise RMSE | rectune MAE | Surprise MAE "
+            "| rectune fit+pred s | Surprise fit+pred s | RMSE diff | time ratio |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name in names:
+            rec, params, factory = PAIRS[name]
+            ours = [run_rectune(rec, params, data, f) for f in folds]
+            theirs = [run_surprise(factory, frame, f, scale) for f in folds]
+            m_o = {k: float(np.mean([r[k] for r in ours])) for k in ours[0]}
+            m_t = {k: float(np.mean([r[k] for r in theirs])) for k in theirs[0]}
+            t_o, t_t = m_o["fit"] + m_o["test"], m_t["fit"] + m_t["test"]
+            print(
+                f"| {name} | {m_o['rmse']:.4f} | {m_t['rmse']:.4f} | {m_o['mae']:.4f} "
+                f"| {m_t['mae']:.4f} | {m_o['fit']:.3f}+{m_o['test']:.3f} "
+                f"| {m_t['fit']:.2f}+{m_t['test']:.2f} | {m_o['rmse'] - m_t['rmse']:+.4f} "
+                f"| 1/{t_t / t_o:.1f} |",
+                flush=True,
+            )
+            raw.setdefault(ds, {})[name] = {"rectune": ours, "surprise": theirs}
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=2))
+
+
+if __name__ == "__main__":
+    main()
