@@ -66,7 +66,7 @@ def demo(
                     metrics=["rmse", "mae", "ndcg@10", "recall@10"],
                     seed=seed,
                 )
-                m = res.to_json()["mean"]
+                m = res.to_dict()["mean"]
                 table.add_row(
                     name,
                     *(f"{m[k]:.4f}" for k in ("rmse", "mae", "ndcg@10", "recall@10")),

@@ -66,7 +66,7 @@ def evaluate(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 **extra,
             )
-        out = result.to_json()
+        out = result.to_dict()
         out["data"]["path"] = data
     _print(out)
     write_json(json_out, out)

@@ -29,7 +29,7 @@ class IdMap:
     3
     """
 
-    __slots__ = ("_index",)
+    __slots__ = ("_index", "_keys")
 
     def __init__(self, ids: Iterable[Any] = ()) -> None:
         arr = _as_id_array(ids)
@@ -38,6 +38,7 @@ class IdMap:
             dup = index[index.duplicated()][0]
             raise ValueError(f"duplicate id {dup!r} in IdMap")
         self._index = index
+        self._keys: np.ndarray | None = None
 
     @classmethod
     def factorize(cls, raw: Any, *, sort: bool = True) -> tuple[IdMap, np.ndarray]:
@@ -45,6 +46,7 @@ class IdMap:
         codes, uniques = pd.factorize(_as_id_array(raw), sort=sort)
         m = cls.__new__(cls)
         m._index = pd.Index(uniques)
+        m._keys = None
         return m, codes.astype(np.int32)
 
     def __len__(self) -> int:
@@ -95,13 +97,23 @@ class IdMap:
         if new.any():
             fresh = pd.unique(arr[new])
             self._index = self._index.append(pd.Index(fresh))
+            self._keys = None
             idx = self.index_of(arr)
         return idx
 
     def copy(self) -> IdMap:
         m = IdMap.__new__(IdMap)
         m._index = self._index.copy()
+        m._keys = self._keys
         return m
+
+    def keys(self) -> np.ndarray:
+        """Stable int64 key per id, in index order (cached; used for fingerprints)."""
+        if self._keys is None or len(self._keys) != len(self):
+            from rectune.data._hash import id_keys
+
+            self._keys = id_keys(self.ids)
+        return self._keys
 
     def to_json(self) -> dict[str, Any]:
         return {"dtype": self.dtype, "ids": self.ids.tolist()}

@@ -8,7 +8,6 @@ along: user features, item features and item text, keyed by raw id.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from rectune.data._hash import rows_fingerprint
 from rectune.data.idmap import IdMap
 from rectune.errors import DataError
 
@@ -109,7 +109,11 @@ class Interactions:
         mapping = resolve_columns(list(df.columns), columns)
         values = df[mapping["rating"]].to_numpy() if "rating" in mapping else None
         if kind is None:
-            kind = "weight" if mapping.get("rating") in {"weight", "count"} or values is None else "rating"
+            kind = (
+                "weight"
+                if mapping.get("rating") in {"weight", "count"} or values is None
+                else "rating"
+            )
         ts = df[mapping["timestamp"]] if "timestamp" in mapping else None
         if ts is not None and not pd.api.types.is_numeric_dtype(ts):
             ts = pd.to_datetime(ts).astype("int64") // 10**9
@@ -217,17 +221,19 @@ class Interactions:
         return pd.DataFrame(cols)
 
     def fingerprint(self) -> str:
-        """SHA-256 over the rows (raw ids, values, timestamps): equal data, equal fingerprint."""
-        h = hashlib.sha256()
-        for ids in (self.user_ids, self.item_ids):
-            if ids.dtype.kind in "iu":
-                h.update(ids.astype(np.int64).tobytes())
-            else:
-                h.update("\x1f".join(map(str, ids)).encode())
-        h.update(self.values.tobytes())
-        if self.timestamps is not None:
-            h.update(self.timestamps.tobytes())
-        return h.hexdigest()[:32]
+        """Content fingerprint of the rows (raw ids, values, timestamps, in order).
+
+        Equal data give equal fingerprints whatever the id maps; the hash is a fast 128-bit
+        mix, not a cryptographic digest (see `rectune.data._hash`).
+        """
+        return rows_fingerprint(
+            self.user_map.keys(),
+            self.users,
+            self.item_map.keys(),
+            self.items,
+            self.values,
+            self.timestamps,
+        )
 
     def stats(self) -> dict[str, Any]:
         """Summary numbers for `rectune data stats`."""
@@ -248,14 +254,20 @@ class Interactions:
         if self.timestamps is not None and len(self):
             out["time_min"] = int(self.timestamps.min())
             out["time_max"] = int(self.timestamps.max())
-        out["user_features"] = None if self.user_features is None else list(self.user_features.columns)
-        out["item_features"] = None if self.item_features is None else list(self.item_features.columns)
+        out["user_features"] = (
+            None if self.user_features is None else list(self.user_features.columns)
+        )
+        out["item_features"] = (
+            None if self.item_features is None else list(self.item_features.columns)
+        )
         out["items_with_text"] = 0 if self.item_text is None else int(self.item_text.size)
         out["fingerprint"] = self.fingerprint()
         return out
 
 
-def resolve_columns(available: list[str], explicit: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_columns(
+    available: list[str], explicit: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Map canonical column names to the frame's columns; raises `DataError` if one is missing."""
     mapping: dict[str, str] = {}
     explicit = dict(explicit or {})

@@ -1,0 +1,65 @@
+"""Evaluation: pure metric functions, train/test splitters and the `evaluate` runner."""
+
+from __future__ import annotations
+
+from rectune.evaluation.metrics import (
+    MetricSpec,
+    average_precision_at_k,
+    coverage_at_k,
+    f1_at_k,
+    hit_rate_at_k,
+    mae,
+    mean_metrics,
+    ndcg_at_k,
+    parse_metric,
+    parse_metrics,
+    precision_at_k,
+    ranking_metrics,
+    recall_at_k,
+    reciprocal_rank_at_k,
+    rmse,
+    valid_metric_names,
+)
+from rectune.evaluation.runner import EvaluationResult, FoldResult, evaluate
+from rectune.evaluation.splits import (
+    SPLITTERS,
+    cold_item_split,
+    cold_user_split,
+    kfold_split,
+    random_split,
+    split,
+    split_rows,
+    temporal_split,
+    user_temporal_split,
+)
+
+__all__ = [
+    "SPLITTERS",
+    "EvaluationResult",
+    "FoldResult",
+    "MetricSpec",
+    "average_precision_at_k",
+    "cold_item_split",
+    "cold_user_split",
+    "coverage_at_k",
+    "evaluate",
+    "f1_at_k",
+    "hit_rate_at_k",
+    "kfold_split",
+    "mae",
+    "mean_metrics",
+    "ndcg_at_k",
+    "parse_metric",
+    "parse_metrics",
+    "precision_at_k",
+    "random_split",
+    "ranking_metrics",
+    "recall_at_k",
+    "reciprocal_rank_at_k",
+    "rmse",
+    "split",
+    "split_rows",
+    "temporal_split",
+    "user_temporal_split",
+    "valid_metric_names",
+]

@@ -22,6 +22,7 @@ from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError, NotFittedError
+from rectune.models._kernels import compact, csr_from_pairs
 from rectune.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -101,14 +102,14 @@ class Recommender(ABC):
 
     def _prepare(self, data: Interactions) -> Interactions:
         """Compact id maps over the ids present in ``data`` and set the shared base state."""
-        present_u, users = np.unique(data.users, return_inverse=True)
-        present_i, items = np.unique(data.items, return_inverse=True)
+        present_u, users = compact(data.users, data.n_users)
+        present_i, items = compact(data.items, data.n_items)
         self.user_map_ = IdMap(data.user_map.ids[present_u])
         self.item_map_ = IdMap(data.item_map.ids[present_i])
         feats = data.user_features
         local = Interactions(
-            users.astype(np.int32),
-            items.astype(np.int32),
+            users,
+            items,
             data.values,
             self.user_map_,
             self.item_map_,
@@ -121,7 +122,10 @@ class Recommender(ABC):
         )
         self.global_mean_ = float(data.values.mean())
         self.rating_range_ = np.array([data.values.min(), data.values.max()], dtype=np.float64)
-        self.seen_ = local.to_csr()
+        indptr, indices, values = csr_from_pairs(
+            local.users, local.items, local.values, local.n_users
+        )
+        self.seen_ = sp.csr_matrix((values, indices, indptr), shape=(local.n_users, local.n_items))
         self.item_popularity_ = np.bincount(local.items, minlength=local.n_items).astype(np.float64)
         self.data_kind_ = data.kind
         return local

@@ -143,16 +143,16 @@ def fit_biases(
             data.users, data.items, data.values, mu, bu, bi, cfg.epochs, cfg.learning_rate, cfg.reg
         )
         return bu, bi
-    u_count = np.bincount(data.users, minlength=data.n_users)
-    i_count = np.bincount(data.items, minlength=data.n_items)
-    bu = np.zeros(data.n_users)
-    bi = np.zeros(data.n_items)
-    resid = data.values - mu
-    for _ in range(cfg.epochs):
-        bi = np.bincount(data.items, resid - bu[data.users], data.n_items) / (
-            cfg.reg_item + i_count
-        )
-        bu = np.bincount(data.users, resid - bi[data.items], data.n_users) / (
-            cfg.reg_user + u_count
-        )
-    return bu, bi
+    from rectune.models._kernels import als_biases
+
+    return als_biases(
+        data.users,
+        data.items,
+        data.values,
+        mu,
+        data.n_users,
+        data.n_items,
+        cfg.epochs,
+        cfg.reg_user,
+        cfg.reg_item,
+    )

@@ -1,0 +1,370 @@
+"""`evaluate`: fit a model on each split of a dataset and score it, fold by fold.
+
+Rating metrics compare ``model.predict_indices`` with the test values, pair by pair. Ranking
+metrics rank the model's whole training catalogue for every test user, excluding the items the
+user had in training, and count as relevant the user's test items; for explicit ratings that is
+every test item unless ``relevance_threshold`` keeps only ratings >= the threshold. Relevant test
+items the model never saw in training still count (in recall's and NDCG's denominators), so a
+model is not rewarded for a catalogue that misses them. Users with no relevant test item are not
+ranked.
+
+The prediction path is vectorised end to end: id mapping through lookup arrays, one
+``predict_indices`` call per fold and one batched ``recommend_indices`` call, so the evaluation
+overhead stays small next to fitting. Per-pair errors and per-user ranking values are kept on
+the result (not in its JSON) for paired significance tests between models run on the same split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from rectune.data.interactions import Interactions
+from rectune.errors import ConfigError
+from rectune.evaluation.metrics import (
+    MetricSpec,
+    coverage_at_k,
+    parse_metrics,
+    ranking_metrics,
+    rating_metric,
+)
+from rectune.evaluation.splits import split_options, split_rows
+from rectune.models import create_model
+from rectune.models.base import Recommender
+from rectune.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+ModelSpec = str | Recommender | type[Recommender] | Callable[..., Recommender]
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class FoldResult:
+    """Scores of one train/test split plus the raw material for significance tests."""
+
+    metrics: dict[str, float]
+    """Metric name (canonical, e.g. ``ndcg@10``) -> value on this fold."""
+    fit_seconds: float
+    """Wall time of ``model.fit`` on the training rows."""
+    predict_seconds: float
+    """Wall time of computing the rating estimates and the rankings (not the metrics)."""
+    test_rows: np.ndarray = field(repr=False)
+    """Row indices of the test set in the evaluated data (errors follow this order)."""
+    n_train: int = 0
+    errors: np.ndarray | None = field(default=None, repr=False)
+    """Estimate minus truth for each test row, when a rating metric was asked for."""
+    ranked_users: np.ndarray | None = field(default=None, repr=False)
+    """Raw ids of the ranked test users (the order of the per-user arrays)."""
+    per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Ranking metric name -> one value per ranked user."""
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
+            "fit_seconds": self.fit_seconds,
+            "predict_seconds": self.predict_seconds,
+        }
+
+
+@dataclass
+class EvaluationResult:
+    """Per-fold scores of one model on one dataset and split; `to_json` for the record."""
+
+    model: str
+    config: dict[str, Any]
+    data_path: str | None
+    data_fingerprint: str
+    split: dict[str, Any]
+    folds: list[FoldResult]
+    metric_names: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        """Mean over folds of every metric, ``fit_seconds`` and ``predict_seconds``."""
+        names = self.metric_names or (list(self.folds[0].metrics) if self.folds else [])
+        out = {n: _mean([f.metrics.get(n, math.nan) for f in self.folds]) for n in names}
+        out["fit_seconds"] = _mean([f.fit_seconds for f in self.folds])
+        out["predict_seconds"] = _mean([f.predict_seconds for f in self.folds])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready record (NaN becomes null)."""
+        return {
+            "model": self.model,
+            "config": self.config,
+            "data": {"path": self.data_path, "fingerprint": self.data_fingerprint},
+            "split": self.split,
+            "folds": [f.to_dict() for f in self.folds],
+            "mean": {k: _json_float(v) for k, v in self.mean.items()},
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """``{"model", "config", "data": {"path", "fingerprint"}, "split", "folds", "mean"}``."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> EvaluationResult:
+        """Rebuild from `to_dict` output (per-pair and per-user arrays are not restored)."""
+        folds = [
+            FoldResult(
+                metrics={k: math.nan if v is None else float(v) for k, v in f["metrics"].items()},
+                fit_seconds=float(f["fit_seconds"]),
+                predict_seconds=float(f["predict_seconds"]),
+                test_rows=np.zeros(0, dtype=np.int64),
+            )
+            for f in obj["folds"]
+        ]
+        return cls(
+            model=obj["model"],
+            config=dict(obj["config"]),
+            data_path=obj["data"]["path"],
+            data_fingerprint=obj["data"]["fingerprint"],
+            split=dict(obj["split"]),
+            folds=folds,
+            metric_names=list(folds[0].metrics) if folds else [],
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> EvaluationResult:
+        return cls.from_dict(json.loads(text))
+
+
+def evaluate(
+    model: ModelSpec,
+    data: Interactions | str | os.PathLike[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    split: str | Mapping[str, Any] = "kfold",
+    folds: int = 5,
+    test_size: float = 0.2,
+    metrics: str | Sequence[str] = ("rmse", "mae"),
+    seed: int = 0,
+    n_support: int = 0,
+    relevance_threshold: float | None = None,
+    progress: Progress | None = None,
+) -> EvaluationResult:
+    """Fit a fresh model on each training split of ``data`` and score it on the test split.
+
+    Parameters
+    ----------
+    model
+        A registered model name (see `rectune.models.MODELS`), a model class or factory
+        returning a fresh `Recommender`, or a model instance (cloned from its config per fold).
+    data
+        The interactions, or a dataset path read with `rectune.data.loaders.load`.
+    params
+        Hyperparameters passed to the model name, class or factory.
+    split
+        Method name (``kfold``, ``random``, ``temporal``, ``user-temporal``, ``leave-last``,
+        ``cold-users``, ``cold-items``) or a mapping ``{"method": ..., option: value}``; options
+        not in the mapping come from ``folds``, ``test_size``, ``seed`` and ``n_support``.
+    metrics
+        Metric names such as ``rmse``, ``ndcg@10``, ``hr@10``, ``coverage@10``.
+    seed
+        Seed of the split and of every fit (``TrainConfig(seed=seed)``).
+    relevance_threshold
+        For ranking metrics, only test rows with a value >= this count as relevant.
+    progress
+        Called as ``progress(done, total)`` after each fold (and once with 0 at the start).
+
+    Examples
+    --------
+    >>> data = Interactions.from_raw([1, 1, 2, 2, 3, 3], list("ababab"), [5, 3, 4, 2, 5, 1])
+    >>> res = evaluate("baseline", data, folds=2, metrics=["rmse", "hr@1"])
+    >>> sorted(res.mean)
+    ['fit_seconds', 'hr@1', 'predict_seconds', 'rmse']
+    """
+    specs = parse_metrics(metrics)
+    data_path: str | None
+    if isinstance(data, str | os.PathLike):
+        data_path = os.fspath(data)
+        data = _load(data_path)
+    else:
+        data_path = data.source
+    method, options = _split_config(
+        split, folds=folds, test_size=test_size, seed=seed, n_support=n_support
+    )
+    make = _factory(model, params)
+    rows = list(split_rows(data, method, **options))
+    total = len(rows)
+    train_cfg = TrainConfig(seed=seed)
+    results: list[FoldResult] = []
+    name, config = "", {}
+    if progress is not None:
+        progress(0, total)
+    for f, (train_rows, test_rows) in enumerate(rows):
+        fitted = make()
+        name = fitted.name or type(fitted).__name__
+        fold = _run_fold(fitted, data, train_rows, test_rows, specs, train_cfg, relevance_threshold)
+        config = fitted.config.to_dict()
+        results.append(fold)
+        logger.info(
+            "%s fold %d/%d: %s (fit %.3fs, predict %.3fs)",
+            name,
+            f + 1,
+            total,
+            ", ".join(f"{k}={v:.4f}" for k, v in fold.metrics.items()),
+            fold.fit_seconds,
+            fold.predict_seconds,
+        )
+        if progress is not None:
+            progress(f + 1, total)
+    return EvaluationResult(
+        model=name,
+        config=config,
+        data_path=data_path,
+        data_fingerprint=data.fingerprint(),
+        split={"method": method, **options},
+        folds=results,
+        metric_names=[s.name for s in specs],
+    )
+
+
+def _run_fold(
+    model: Recommender,
+    data: Interactions,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    specs: list[MetricSpec],
+    train_cfg: TrainConfig,
+    threshold: float | None,
+) -> FoldResult:
+    train, test = data.subset(train_rows), data.subset(test_rows)
+    rating_specs = [s for s in specs if s.kind == "rating"]
+    rank_specs = [s for s in specs if s.kind != "rating"]
+
+    t0 = time.perf_counter()
+    model.fit(train, train=train_cfg)
+    fit_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    # Dataset index -> model index (-1 if the model never saw the id), one lookup per map.
+    u_lookup = model.user_map_.index_of(data.user_map.ids)
+    estimates = None
+    if rating_specs:
+        i_lookup = model.item_map_.index_of(data.item_map.ids)
+        estimates = model.predict_indices(u_lookup[test.users], i_lookup[test.items])
+    recs = ranked = rel_rows = None
+    if rank_specs:
+        rel_rows = np.ones(len(test), bool) if threshold is None else test.values >= threshold
+        ranked = np.unique(test.users[rel_rows])
+        k_max = max(s.k or 0 for s in rank_specs)
+        recs, _ = model.recommend_indices(u_lookup[ranked], k_max, exclude_seen=True)
+    predict_seconds = time.perf_counter() - t0
+
+    values: dict[str, float] = {}
+    errors = None
+    if estimates is not None:
+        errors = estimates - test.values
+        for s in rating_specs:
+            values[s.name] = rating_metric(s.base, errors)
+    per_user: dict[str, np.ndarray] = {}
+    ranked_ids = None
+    if recs is not None and ranked is not None and rel_rows is not None:
+        ranked_ids = data.user_map.ids[ranked]
+        # Model item index -> dataset item index, so relevance lives in the dataset's space.
+        to_data = data.item_map.index_of(model.item_map_.ids)
+        recs_data = np.where(recs >= 0, to_data[np.maximum(recs, 0)], -1)
+        relevant = sp.csr_matrix(
+            (
+                np.ones(int(rel_rows.sum())),
+                (np.searchsorted(ranked, test.users[rel_rows]), test.items[rel_rows]),
+            ),
+            shape=(len(ranked), data.n_items),
+        )
+        per_user_specs = [s for s in rank_specs if s.kind == "ranking"]
+        per_user = ranking_metrics(recs_data, relevant, per_user_specs) if per_user_specs else {}
+        for s in rank_specs:
+            if s.kind == "catalogue":
+                assert s.k is not None
+                values[s.name] = coverage_at_k(recs, s.k, len(model.item_map_))
+            else:
+                v = per_user[s.name]
+                values[s.name] = float(v.mean()) if v.size else math.nan
+    ordered = {s.name: values[s.name] for s in specs}
+    return FoldResult(
+        metrics=ordered,
+        fit_seconds=fit_seconds,
+        predict_seconds=predict_seconds,
+        test_rows=np.asarray(test_rows, dtype=np.int64),
+        n_train=len(train),
+        errors=errors,
+        ranked_users=ranked_ids,
+        per_user=per_user,
+    )
+
+
+def _split_config(split: str | Mapping[str, Any], **defaults: Any) -> tuple[str, dict[str, Any]]:
+    """Method name and the full option set it will run with (for the record)."""
+    if isinstance(split, str):
+        method, given = split, {}
+    else:
+        given = dict(split)
+        if "method" not in given:
+            raise ConfigError(f"split mapping needs a 'method' key, got {sorted(given)}")
+        method = str(given.pop("method"))
+    accepted = split_options(method)
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise ConfigError(f"split {method!r} takes options {sorted(accepted)}, not {unknown}")
+    options = {}
+    for key, default in accepted.items():
+        value = given.get(key, defaults.get(key, default))
+        if value is not None:
+            options[key] = value
+    return method, options
+
+
+def _factory(model: ModelSpec, params: Mapping[str, Any] | None) -> Callable[[], Recommender]:
+    """A zero-argument callable returning a fresh, unfitted model."""
+    kw = dict(params or {})
+    if isinstance(model, str):
+        create_model(model, **kw)  # validate the name and parameters before any fitting
+        return lambda: create_model(model, **kw)
+    if isinstance(model, Recommender):
+        if kw:
+            return lambda: type(model)(model.config, **kw)
+        return lambda: type(model)(model.config)
+    if callable(model):
+
+        def make() -> Recommender:
+            out = model(**kw)
+            if not isinstance(out, Recommender):
+                raise ConfigError(f"model factory returned {type(out).__name__}, not a model")
+            return out
+
+        return make
+    raise ConfigError(f"cannot evaluate {model!r}: pass a model name, class, factory or instance")
+
+
+def _load(path: str) -> Interactions:
+    try:
+        from rectune.data.loaders import load  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:  # pragma: no cover - the loaders module is optional here
+        raise ConfigError(f"cannot read {path}: no dataset loader available ({exc})") from None
+    return load(path)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _json_float(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+__all__ = ["EvaluationResult", "FoldResult", "evaluate"]
