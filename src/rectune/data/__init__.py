@@ -2,5 +2,16 @@
 
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
+from rectune.data.loaders import FORMATS, default_data_dir, detect_format, load
+from rectune.data.synthetic import checkerboard, generate
 
-__all__ = ["IdMap", "Interactions"]
+__all__ = [
+    "FORMATS",
+    "IdMap",
+    "Interactions",
+    "checkerboard",
+    "default_data_dir",
+    "detect_format",
+    "generate",
+    "load",
+]

@@ -129,7 +129,11 @@ def _as_id_array(raw: Any) -> np.ndarray:
     """Normalise ids to an int64 array or an object array of strings."""
     if isinstance(raw, pd.Index | pd.Series):
         raw = raw.to_numpy()
-    arr = np.asarray(raw if not np.isscalar(raw) else [raw])
+    seq = raw if not np.isscalar(raw) else [raw]
+    arr = np.asarray(seq)
+    if arr.dtype.kind == "U" and not isinstance(seq, np.ndarray):
+        # numpy's fixed-width str dtype drops trailing NUL characters: keep the str objects.
+        arr = np.asarray(seq, dtype=object)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "b":
@@ -144,4 +148,7 @@ def _as_id_array(raw: Any) -> np.ndarray:
         # Python ints in an object array stay ints; anything else becomes str.
         if all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in arr):
             return arr.astype(np.int64)
+        if all(isinstance(x, str) for x in arr):
+            return arr  # already exact strings (a round trip through '<U' would cost and strip)
+        return np.array([str(x) for x in arr], dtype=object)
     return arr.astype(str).astype(object)

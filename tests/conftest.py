@@ -1,0 +1,28 @@
+"""Shared fixtures: the real-data directory (tests marked ``realdata`` skip without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rectune.data.loaders import default_data_dir
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared datasets directory; skips the test when it is absent."""
+    found = default_data_dir()
+    if found is None:
+        pytest.skip("real datasets not found (set RECTUNE_DATA_DIR or provide ../shared/data)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def ml100k(data_dir: Path):
+    from rectune.data.loaders import load
+
+    path = data_dir / "ml-100k"
+    if not path.is_dir():
+        pytest.skip("ml-100k not found")
+    return load(path)
