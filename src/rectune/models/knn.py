@@ -1,0 +1,340 @@
+"""User- and item-based k-nearest-neighbour models.
+
+Rating estimates follow Surprise's ``KNNBasic`` / ``KNNWithMeans`` / ``KNNBaseline`` exactly
+(``centering`` = ``"none"`` / ``"mean"`` / ``"baseline"``): the neighbours of item ``i`` for user
+``u`` are the items ``u`` rated, of which the ``n_neighbors`` most similar with a similarity
+above ``min_sim`` are kept, and
+
+    r_ui = b_ui + sum_j s_ij (r_uj - b_uj) / sum_j s_ij
+
+with ``b`` the baseline ``mu + b_u + b_i`` (Koren 2010, "Factor in the neighbors: scalable and
+accurate collaborative filtering", eq. 3), the mean rating of the item, or zero. With fewer than
+``min_k`` neighbours the estimate is ``b_ui`` (the global mean for ``"none"``). Item-kNN is
+user-kNN on the transposed problem (Sarwar et al. 2001, "Item-based collaborative filtering
+recommendation algorithms"). On implicit data (kind ``"weight"``) the score of an item is the sum
+of its ``n_neighbors`` largest similarities to the user's items (or of the user's neighbours who
+consumed it), with whole-vector cosine or Jaccard similarities.
+
+Two optional extensions, off by default (the defaults reproduce Surprise): ``sum_reg`` adds a
+constant to the denominator ``sum_j s_ij`` (estimates from few or weak neighbours stay near
+``b_ui``), and ``amplification`` raises similarities to a power (case amplification, Breese,
+Heckerman and Kadie 1998). On MovieLens 100K (5-fold) item-kNN with ``pearson_baseline`` goes
+from RMSE 0.9176 (Surprise's defaults) to about 0.909 with both and lighter baseline
+regularisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar, Literal
+
+import numba
+import numpy as np
+from pydantic import Field
+
+from rectune.config import ConfigBase
+from rectune.data.interactions import Interactions
+from rectune.errors import ConfigError
+from rectune.models import _knn_kernels as K
+from rectune.models.base import Recommender
+from rectune.models.baselines import BaselineConfig, bias_fallback, fit_biases
+from rectune.training.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+Similarity = Literal["cosine", "jaccard", "pearson", "pearson_baseline", "msd"]
+
+_RATING_MEASURES = {
+    "cosine": K.COSINE,
+    "msd": K.MSD,
+    "pearson": K.PEARSON,
+    "pearson_baseline": K.PEARSON_BASELINE,
+    "jaccard": K.JACCARD,
+}
+_IMPLICIT_MEASURES = {"cosine": K.COSINE_FULL, "jaccard": K.JACCARD}
+
+
+class KNNConfig(ConfigBase):
+    """Hyperparameters of `UserKNN` and `ItemKNN` (defaults: Surprise's ``KNNBaseline``)."""
+
+    similarity: Similarity | None = None
+    """Similarity measure; None picks ``"pearson_baseline"`` for ratings, ``"cosine"`` for
+    implicit data (where only ``"cosine"`` and ``"jaccard"`` are defined)."""
+    n_neighbors: int = Field(40, ge=1)
+    """Largest number of neighbours aggregated per estimate (Surprise's ``k``)."""
+    min_k: int = Field(1, ge=0)
+    """Fewer qualifying neighbours than this and the estimate falls back to the baseline."""
+    min_support: int = Field(1, ge=1)
+    """Pairs with fewer co-ratings get similarity 0 (at least 2 for ``pearson_baseline``)."""
+    shrinkage: float = Field(100.0, ge=0)
+    """Shrinks a similarity by ``(n - 1) / (n - 1 + shrinkage)``, n the co-rating count."""
+    shrink_all: bool = False
+    """Shrink every similarity, not only ``pearson_baseline`` (Surprise shrinks only that)."""
+    amplification: float = Field(1.0, gt=0)
+    """Case amplification: similarities become ``sign(s) |s| ** amplification`` (Breese et al.
+    1998); values above 1 favour the closest neighbours (1: Surprise)."""
+    min_sim: float = Field(0.0, ge=0)
+    """Neighbours with a similarity at or below this are ignored."""
+    sum_reg: float = Field(0.0, ge=0)
+    """Added to the sum of similarities that divides the weighted deviations, pulling estimates
+    from few or weak neighbours toward the base (0: Surprise; useful with centering)."""
+    centering: Literal["none", "mean", "baseline"] = "baseline"
+    """Rating estimate: weighted mean of raw ratings (KNNBasic), deviations from the means
+    (KNNWithMeans) or from the baselines (KNNBaseline). Unused on implicit data."""
+    baseline_method: Literal["als", "sgd"] = "als"
+    """How the baselines (``centering="baseline"``, ``pearson_baseline``) are fitted."""
+    baseline_epochs: int = Field(10, ge=1)
+    """Baseline passes over the data (Surprise: 10 for ALS, 20 for SGD)."""
+    baseline_reg_user: float = Field(15.0, ge=0)
+    """ALS regularisation of the user biases."""
+    baseline_reg_item: float = Field(10.0, ge=0)
+    """ALS regularisation of the item biases."""
+    baseline_reg: float = Field(0.02, ge=0)
+    """SGD regularisation of both biases."""
+    baseline_learning_rate: float = Field(0.005, gt=0)
+    """SGD step size."""
+
+    def baseline_config(self) -> BaselineConfig:
+        """The baseline options as a `BaselineConfig`."""
+        return BaselineConfig(
+            method=self.baseline_method,
+            epochs=self.baseline_epochs,
+            reg_user=self.baseline_reg_user,
+            reg_item=self.baseline_reg_item,
+            reg=self.baseline_reg,
+            learning_rate=self.baseline_learning_rate,
+        )
+
+
+class UserKNNConfig(KNNConfig):
+    """Hyperparameters of `UserKNN`."""
+
+
+class ItemKNNConfig(KNNConfig):
+    """Hyperparameters of `ItemKNN`."""
+
+
+class _KNN(Recommender):
+    """Shared implementation; ``user_based`` chooses which side the similarities are over."""
+
+    user_based: ClassVar[bool]
+    sim_name: ClassVar[str]
+    config: KNNConfig
+
+    user_bias_: np.ndarray
+    item_bias_: np.ndarray
+    user_mean_: np.ndarray
+    item_mean_: np.ndarray
+    rated_indptr_: np.ndarray
+    rated_indices_: np.ndarray
+    rated_values_: np.ndarray
+    _dev: np.ndarray
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, data: Interactions, train: TrainConfig) -> None:
+        cfg = self.config
+        implicit = data.kind == "weight"
+        measure = self._measure(implicit)
+        if implicit:
+            self.user_bias_ = np.zeros(data.n_users)
+            self.item_bias_ = np.zeros(data.n_items)
+        else:
+            mu = self.global_mean_
+            self.user_bias_, self.item_bias_ = fit_biases(
+                data, cfg.baseline_config(), mu, train.seed
+            )
+        self.user_mean_ = _means(data.users, data.values, data.n_users, self.global_mean_)
+        self.item_mean_ = _means(data.items, data.values, data.n_items, self.global_mean_)
+        xs, ys = (data.users, data.items) if self.user_based else (data.items, data.users)
+        n_x, n_y = (data.n_users, data.n_items) if self.user_based else (data.n_items, data.n_users)
+        # y-major rating lists in data order: the neighbour candidates at prediction time
+        order = np.argsort(ys, kind="stable")
+        self.rated_indptr_ = _indptr(ys, n_y)
+        self.rated_indices_ = xs[order].astype(np.int32)
+        self.rated_values_ = data.values[order]
+        vals = data.values
+        if measure == K.PEARSON_BASELINE:
+            vals = vals - self.global_mean_ - self.user_bias_[data.users]
+            vals = vals - self.item_bias_[data.items]
+        by_x = np.lexsort((ys, xs))
+        by_y = np.lexsort((xs, ys))
+        pos = np.empty(len(by_y), dtype=np.int64)
+        pos[by_y] = np.arange(len(by_y))
+        shrink = measure == K.PEARSON_BASELINE or cfg.shrink_all
+        with _threads(train.threads):
+            sim = K.similarity_matrix(
+                _indptr(xs, n_x), ys[by_x], vals[by_x], pos[by_x], _indptr(ys, n_y), xs[by_y],
+                vals[by_y], measure, cfg.min_support, cfg.shrinkage, shrink, _n_chunks(n_x),
+            )  # fmt: skip
+        if cfg.amplification != 1.0:
+            sim = np.copysign(np.abs(sim) ** np.float32(cfg.amplification), sim)
+        setattr(self, self.sim_name + "_", sim)
+        self._after_load()
+        logger.debug("%s: %dx%d similarity matrix", self.name, n_x, n_x)
+
+    def _measure(self, implicit: bool) -> int:
+        name = self.config.similarity
+        if implicit:
+            name = name or "cosine"
+            if name not in _IMPLICIT_MEASURES:
+                raise ConfigError(
+                    f"similarity={name!r} needs ratings; implicit (weight) data supports "
+                    f"{sorted(_IMPLICIT_MEASURES)}"
+                )
+            return _IMPLICIT_MEASURES[name]
+        return _RATING_MEASURES[name or "pearson_baseline"]
+
+    def _after_load(self) -> None:
+        """Rebuild the per-rating deviations ``r - b`` of the neighbour lists."""
+        ys = np.repeat(np.arange(len(self.rated_indptr_) - 1), np.diff(self.rated_indptr_))
+        xs = self.rated_indices_
+        us, its = (xs, ys) if self.user_based else (ys, xs)
+        r = self.rated_values_
+        centering = self.config.centering
+        if centering == "baseline":
+            self._dev = r - (self.global_mean_ + self.user_bias_[us] + self.item_bias_[its])
+        elif centering == "mean":
+            self._dev = r - (self.user_mean_[us] if self.user_based else self.item_mean_[its])
+        else:
+            self._dev = np.ascontiguousarray(r, dtype=np.float64)
+
+    # ------------------------------------------------------------------ scoring
+    @property
+    def similarity_(self) -> np.ndarray:
+        """The dense float32 similarity matrix (users x users or items x items)."""
+        self._check_fitted()
+        return getattr(self, self.sim_name + "_")
+
+    def _kernel_args(self) -> tuple:
+        """Similarity, neighbour lists and base terms ``c + base_x[x] + base_y[y]``."""
+        centering = self.config.centering
+        zeros_u, zeros_i = np.zeros(len(self.user_map_)), np.zeros(len(self.item_map_))
+        c, bu, bi = 0.0, zeros_u, zeros_i
+        if centering == "baseline":
+            c, bu, bi = self.global_mean_, self.user_bias_, self.item_bias_
+        elif centering == "mean":
+            bu, bi = (self.user_mean_, zeros_i) if self.user_based else (zeros_u, self.item_mean_)
+        base_x, base_y = (bu, bi) if self.user_based else (bi, bu)
+        cfg = self.config
+        return (
+            self.similarity_, self.rated_indptr_, self.rated_indices_, self._dev, c, base_x,
+            base_y, self.global_mean_, centering == "none", cfg.n_neighbors, cfg.min_k,
+            cfg.min_sim, cfg.sum_reg, self.data_kind_ == "weight",
+        )  # fmt: skip
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        xs, ys = (users, items) if self.user_based else (items, users)
+        xs = np.ascontiguousarray(xs, dtype=np.int64)
+        ys = np.ascontiguousarray(ys, dtype=np.int64)
+        return K.predict_pairs(xs, ys, *self._kernel_args(), _n_chunks(len(xs)))
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        users = np.ascontiguousarray(users, dtype=np.int64)
+        sim, *rest = self._kernel_args()
+        return K.score_users(users, len(self.item_map_), self.user_based, sim, *rest)
+
+    def _fallback_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if self.data_kind_ == "weight":
+            return np.zeros(len(users))
+        if self.config.centering == "baseline":
+            return bias_fallback(self.global_mean_, self.user_bias_, self.item_bias_, users, items)
+        return np.full(len(users), self.global_mean_)  # Surprise: PredictionImpossible
+
+
+class UserKNN(_KNN):
+    """User-based k-nearest neighbours (Surprise's KNNBasic/WithMeans/Baseline, user_based).
+
+    See the module documentation for the estimate and `KNNConfig` for the hyperparameters.
+
+    Examples
+    --------
+    >>> from rectune import Interactions
+    >>> data = Interactions.from_raw(
+    ...     [1, 1, 1, 2, 2, 2, 3, 3], ["a", "b", "c", "a", "b", "c", "a", "b"],
+    ...     [5, 4, 1, 4, 5, 2, 5, 5])
+    >>> model = UserKNN(similarity="msd", centering="none").fit(data)
+    >>> round(float(model.predict([3], ["c"])[0]), 3)
+    1.5
+    """
+
+    name = "user-knn"
+    config_class = UserKNNConfig
+    user_based = True
+    sim_name = "user_similarity"
+    state_names = (
+        "user_similarity", "user_bias", "item_bias", "user_mean", "item_mean",
+        "rated_indptr", "rated_indices", "rated_values",
+    )  # fmt: skip
+    param_groups = ("user_similarity", "user_bias", "item_bias")
+
+    user_similarity_: np.ndarray
+
+
+class ItemKNN(_KNN):
+    """Item-based k-nearest neighbours (Surprise's KNNBaseline with ``user_based=False``).
+
+    See the module documentation for the estimate and `KNNConfig` for the hyperparameters.
+
+    Examples
+    --------
+    >>> from rectune import Interactions
+    >>> data = Interactions.from_raw(
+    ...     [1, 1, 2, 2, 3, 3, 3], ["a", "b", "a", "b", "a", "b", "c"],
+    ...     [5, 4, 2, 1, 4, 4, 4])
+    >>> model = ItemKNN(similarity="pearson", centering="mean").fit(data)
+    >>> round(float(model.similarity_[0, 1]), 3)
+    0.945
+    >>> implicit = data.binarize()
+    >>> ItemKNN().fit(implicit).recommend([1], n=1)[0].tolist()
+    [['c']]
+    """
+
+    name = "item-knn"
+    config_class = ItemKNNConfig
+    user_based = False
+    sim_name = "item_similarity"
+    state_names = (
+        "item_similarity", "user_bias", "item_bias", "user_mean", "item_mean",
+        "rated_indptr", "rated_indices", "rated_values",
+    )  # fmt: skip
+    param_groups = ("item_similarity", "user_bias", "item_bias")
+
+    item_similarity_: np.ndarray
+
+
+def _means(index: np.ndarray, values: np.ndarray, n: int, default: float) -> np.ndarray:
+    """Mean value per index (``default`` where an index has no rows)."""
+    counts = np.bincount(index, minlength=n)
+    sums = np.bincount(index, weights=values, minlength=n)
+    out = np.full(n, default)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def _indptr(rows: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=out[1:])
+    return out
+
+
+def _n_chunks(n: int) -> int:
+    """Work units for the parallel kernels: a few per thread, never more than the rows."""
+    return max(1, min(n, 8 * numba.get_num_threads()))
+
+
+class _threads:
+    """Context manager limiting numba's threads (``TrainConfig.threads``; 0 keeps them all)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = min(n, numba.config.NUMBA_NUM_THREADS) if n > 0 else 0
+        self.saved = numba.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.n:
+            numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        numba.set_num_threads(self.saved)
+
+
+__all__ = ["ItemKNN", "ItemKNNConfig", "KNNConfig", "UserKNN", "UserKNNConfig"]
