@@ -80,3 +80,9 @@ def test_copy_is_independent() -> None:
     c = m.copy()
     c.add([10])
     assert len(m) == 3 and len(c) == 4
+
+
+def test_mixed_query_still_finds_the_integers() -> None:
+    # Regression: a list mixing ints and strings was turned into all strings, losing the ints.
+    m = IdMap([3, 5])
+    assert m.index_of([3, "nobody", 5]).tolist() == [0, -1, 1]

@@ -72,10 +72,17 @@ class IdMap:
 
     def index_of(self, raw: Any, *, missing: int = -1) -> np.ndarray:
         """Indices of raw ids; unknown ids give ``missing``."""
-        arr = _as_id_array(raw)
+        arr = _as_id_array(raw, keep_mixed=True)
+        if self.dtype == "str" and arr.dtype.kind == "O":
+            arr = np.array([str(x) for x in arr], dtype=object)
         if self.dtype == "int64" and arr.dtype.kind not in "iu":
-            # Mixed kinds (str queried against int ids) never match.
-            arr = arr.astype(object)
+            # Mixed queries against integer ids: the integers match; strings never do.
+            arr = np.array([_as_int_or_none(x) for x in arr], dtype=object)
+            known = np.array([x is not None for x in arr], dtype=bool)
+            out = np.full(len(arr), missing, dtype=np.int64)
+            if known.any():
+                out[known] = self.index_of(arr[known].astype(np.int64), missing=missing)
+            return out
         idx = self._index.get_indexer(arr)
         if missing != -1:
             idx = np.where(idx < 0, missing, idx)
@@ -125,13 +132,17 @@ class IdMap:
         return cls(arr)
 
 
-def _as_id_array(raw: Any) -> np.ndarray:
-    """Normalise ids to an int64 array or an object array of strings."""
+def _as_id_array(raw: Any, *, keep_mixed: bool = False) -> np.ndarray:
+    """Normalise ids to an int64 array or an object array of strings.
+
+    With ``keep_mixed`` a sequence mixing integers and strings stays an object array of both
+    (queries against integer ids must still find the integers).
+    """
     if isinstance(raw, pd.Index | pd.Series):
         raw = raw.to_numpy()
     seq = raw if not np.isscalar(raw) else [raw]
     arr = np.asarray(seq)
-    if arr.dtype.kind == "U" and not isinstance(seq, np.ndarray):
+    if arr.dtype.kind == "U" and not isinstance(seq, np.ndarray | str):
         # numpy's fixed-width str dtype drops trailing NUL characters: keep the str objects.
         arr = np.asarray(seq, dtype=object)
     if arr.dtype.kind in "iu":
@@ -150,5 +161,15 @@ def _as_id_array(raw: Any) -> np.ndarray:
             return arr.astype(np.int64)
         if all(isinstance(x, str) for x in arr):
             return arr  # already exact strings (a round trip through '<U' would cost and strip)
+        if keep_mixed:
+            return arr
         return np.array([str(x) for x in arr], dtype=object)
     return arr.astype(str).astype(object)
+
+
+def _as_int_or_none(x: Any) -> int | None:
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int | np.integer):
+        return int(x)
+    return None

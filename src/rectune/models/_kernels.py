@@ -95,3 +95,45 @@ def als_biases(
         for u in range(n_users):
             bu[u] = acc_u[u] / (reg_u + cu[u])
     return bu, bi
+
+
+@njit(cache=True, fastmath=True)
+def sgd_biases_finetune(
+    users, items, values, mu, bu, bi, bu0, bi0, lr_u, lr_i, reg, lam_u, lam_i, clip, order
+):  # pragma: no cover - jit
+    """One SGD epoch of the bias model with L2-SP toward (bu0, bi0), clipping, frozen groups.
+
+    A learning rate of 0 freezes a group. L2-SP ``lam ||b - b0||^2`` is applied as a proximal
+    step, ``b <- (b + 2 lr lam b0) / (1 + 2 lr lam)``, stable for any lambda (a huge lambda
+    keeps the parent). ``clip`` > 0 bounds each gradient's magnitude.
+    """
+    for k in order:
+        u = users[k]
+        i = items[k]
+        err = values[k] - (mu + bu[u] + bi[i])
+        gu = err - reg * bu[u]
+        gi = err - reg * bi[i]
+        if clip > 0:
+            gu = max(-clip, min(clip, gu))
+            gi = max(-clip, min(clip, gi))
+        if lr_u > 0:
+            b = bu[u] + lr_u * gu
+            bu[u] = (b + 2 * lr_u * lam_u * bu0[u]) / (1 + 2 * lr_u * lam_u)
+        if lr_i > 0:
+            b = bi[i] + lr_i * gi
+            bi[i] = (b + 2 * lr_i * lam_i * bi0[i]) / (1 + 2 * lr_i * lam_i)
+
+
+@njit(cache=True)
+def als_bias_rows(indptr, cols, values, mu, other, own, own0, reg, lam, rows):  # pragma: no cover
+    """Closed-form bias of each listed row given the other side, with L2-SP toward ``own0``.
+
+    ``b = (sum (r - mu - b_other) + lam b0) / (reg + n + lam)`` (ridge toward the parent).
+    """
+    for r in rows:
+        acc = 0.0
+        n = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            acc += values[p] - mu - other[cols[p]]
+            n += 1
+        own[r] = (acc + lam * own0[r]) / (reg + n + lam)

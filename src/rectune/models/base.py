@@ -45,6 +45,11 @@ class Recommender(ABC):
     param_groups: ClassVar[tuple[str, ...]] = ()
     #: True for models whose scores estimate ratings (RMSE is meaningful).
     predicts_ratings: ClassVar[bool] = True
+    #: Fine-tuning settings the model honours (``l2sp``, ``freeze``, ``clip_norm``, ``replay``,
+    #: ``augment=pseudo``, ``schedule``, ``early_stopping``, ``new_ids=features``, ...).
+    supported_strategies: ClassVar[frozenset[str]] = frozenset()
+    #: How `partial_fit` starts rows of new ids before folding them in.
+    partial_fit_init: ClassVar[str] = "mean"
 
     user_map_: IdMap
     item_map_: IdMap
@@ -89,6 +94,7 @@ class Recommender(ABC):
 
             raise DataError("cannot fit on an empty dataset")
         local = self._prepare(data)
+        self.artifact_: dict[str, Any] | None = None
         t0 = time.perf_counter()
         self._fit(local, train)
         self.fit_info_ = {
@@ -133,6 +139,104 @@ class Recommender(ABC):
     @abstractmethod
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         """Learn the model state from ``data`` indexed by the model's own maps."""
+
+    # ------------------------------------------------------------------ fine-tuning, updates
+    def finetune(
+        self,
+        data: Interactions,
+        *,
+        train: TrainConfig | None = None,
+        strategy: Any = None,
+    ) -> Self:
+        """Continue training this fitted model (the parent) on ``data``; returns ``self``.
+
+        ``train`` may set a new learning rate, epochs, schedule and early stopping;
+        ``strategy`` (a `FinetuneStrategy`, mapping, preset name or ``"k=v;k=v"`` text) adds
+        L2-SP toward the parent, frozen groups, clipping, new-id initialisation, replay and
+        augmentation. A setting the model cannot honour raises `ConfigError` naming it.
+        """
+        from rectune.training.finetune import run_finetune
+        from rectune.training.strategy import FinetuneStrategy
+
+        run_finetune(self, data, train or TrainConfig(), FinetuneStrategy.parse(strategy))
+        return self
+
+    def partial_fit(self, data: Interactions, *, train: TrainConfig | None = None) -> Self:
+        """Fold new events into the fitted model without retraining; returns ``self``.
+
+        New users and items get rows; only rows the events touch change; derived caches are
+        rebuilt in one place (`_invalidate_caches`).
+        """
+        from rectune.training.finetune import run_partial_fit
+
+        run_partial_fit(self, data, train or TrainConfig())
+        return self
+
+    def learn_one(self, user: Any, item: Any, value: float = 1.0) -> Self:
+        """Learn one event (River's vocabulary); compiled models override for speed."""
+        one = Interactions.from_raw([user], [item], [value], kind=self.data_kind_)  # type: ignore[arg-type]
+        return self.partial_fit(one)
+
+    def predict_one(self, user: Any, item: Any) -> float:
+        """Rating estimate of one pair."""
+        return float(self.predict([user], [item])[0])
+
+    def row_axes(self) -> dict[str, tuple[str, ...]]:
+        """Which entity each axis of a state array indexes (growth of new ids).
+
+        By default ``user_*`` arrays are user rows, ``item_*``/``implicit_*`` item rows, and
+        ``*_similarity`` square matrices; models override for anything else.
+        """
+        out: dict[str, tuple[str, ...]] = {}
+        for name in self.state_names:
+            if name.endswith("_similarity"):
+                out[name] = ("user", "user") if name.startswith("user") else ("item", "item")
+            elif name.startswith("user_"):
+                out[name] = ("user",)
+            elif name.startswith(("item_", "implicit_")):
+                out[name] = ("item",)
+        return out
+
+    def _grow(
+        self,
+        local: Interactions,
+        new_users: np.ndarray,
+        new_items: np.ndarray,
+        method: str,
+        strategy: Any,
+    ) -> None:
+        """Add rows for new ids to every state array (default: by `row_axes`)."""
+        from rectune.training.finetune import grow_rows
+
+        grow_rows(self, local, new_users, new_items, method, strategy)
+
+    def _default_finetune_epochs(self) -> int:
+        return int(getattr(self.config, "epochs", 1))
+
+    def _finetune_begin(self, ctx: Any) -> None:
+        """Prepare per-run structures before the first fine-tuning epoch."""
+        return None
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """One fine-tuning pass over ``ctx.data`` honouring ``ctx`` (L2-SP, frozen groups...)."""
+        from rectune.errors import ConfigError
+
+        raise ConfigError(f"{self.name} does not support fine-tuning")
+
+    def _finetune_end(self, ctx: Any) -> None:
+        return None
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
+    ) -> None:
+        """Update the rows the events touch (new rows already exist)."""
+        from rectune.errors import ConfigError
+
+        raise ConfigError(f"{self.name} does not support partial_fit")
+
+    def _invalidate_caches(self) -> None:
+        """Rebuild every cache derived from the state; the one place updates call."""
+        self._after_load()
 
     # ------------------------------------------------------------------ scoring
     @abstractmethod

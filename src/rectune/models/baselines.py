@@ -7,7 +7,7 @@ neighbors", section 2.1). Both are also the fallbacks other models lean on for u
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -45,10 +45,30 @@ class Popularity(Recommender):
 
     item_mean_: np.ndarray
 
+    supported_strategies = frozenset({"replay", "augment=pseudo"})
+
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
-        sums = np.bincount(data.items, weights=data.values, minlength=data.n_items)
+        self._after_load()
+
+    def _after_load(self) -> None:
+        # Item means follow from the seen matrix; updates rebuild them here.
+        seen = self.seen_
+        sums = np.bincount(seen.indices, weights=seen.data, minlength=seen.shape[1])
         d = self.config.damping
         self.item_mean_ = (sums + d * self.global_mean_) / (self.item_popularity_ + d)
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """Counts and means absorb the new rows; there is nothing to iterate."""
+        return None
+
+    def _default_finetune_epochs(self) -> int:
+        return 1
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray,
+        train: TrainConfig,
+    ) -> None:
+        return None
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.item_popularity_[items]
@@ -91,7 +111,7 @@ class Baseline(Recommender):
     >>> from rectune import Interactions
     >>> data = Interactions.from_raw([1, 1, 2, 2], ["a", "b", "a", "b"], [5, 3, 4, 2])
     >>> model = Baseline(reg_user=0, reg_item=0, epochs=20).fit(data)
-    >>> [round(x, 2) for x in model.predict([1, 2], ["a", "b"])]
+    >>> model.predict([1, 2], ["a", "b"]).round(2).tolist()
     [5.0, 2.0]
     """
 
@@ -104,10 +124,68 @@ class Baseline(Recommender):
     user_bias_: np.ndarray
     item_bias_: np.ndarray
 
+    supported_strategies = frozenset(
+        {"l2sp", "freeze", "clip_norm", "replay", "augment=pseudo", "schedule", "early_stopping",
+         "new_ids=features", "new_ids=neighbors"}
+    )
+    partial_fit_init = "zeros"
+
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         self.user_bias_, self.item_bias_ = fit_biases(
             data, self.config, self.global_mean_, train.seed
         )
+
+    def _finetune_begin(self, ctx: Any) -> None:
+        if self.config.method == "als" and ctx.strategy.clip_norm is not None:
+            from rectune.errors import ConfigError
+
+            raise ConfigError("clip_norm needs method='sgd': ALS steps have no gradient to clip")
+        d = ctx.data
+        ctx.extra["by_user"] = _csr(d.users, d.items, d.values, len(self.user_map_))
+        ctx.extra["by_item"] = _csr(d.items, d.users, d.values, len(self.item_map_))
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """One ALS sweep (touched rows only, ridge toward the parent) or one SGD epoch."""
+        from rectune.models._kernels import als_bias_rows, sgd_biases_finetune
+
+        cfg, d = self.config, ctx.data
+        lam_u, lam_i = ctx.lam("user_bias"), ctx.lam("item_bias")
+        mu = self.global_mean_
+        if cfg.method == "als":
+            if not ctx.is_frozen("item_bias"):
+                ip, ii, iv = ctx.extra["by_item"]
+                als_bias_rows(ip, ii, iv, mu, self.user_bias_, self.item_bias_,
+                              ctx.anchors["item_bias"], cfg.reg_item, lam_i, np.unique(d.items))
+            if not ctx.is_frozen("user_bias"):
+                up, ui, uv = ctx.extra["by_user"]
+                als_bias_rows(up, ui, uv, mu, self.item_bias_, self.user_bias_,
+                              ctx.anchors["user_bias"], cfg.reg_user, lam_u, np.unique(d.users))
+            return
+        lr = ctx.learning_rate(cfg.learning_rate) * lr_scale
+        lr_u = 0.0 if ctx.is_frozen("user_bias") else lr
+        lr_i = 0.0 if ctx.is_frozen("item_bias") else lr
+        sgd_biases_finetune(
+            d.users, d.items, d.values, mu, self.user_bias_, self.item_bias_,
+            ctx.anchors["user_bias"], ctx.anchors["item_bias"], lr_u, lr_i, cfg.reg,
+            lam_u, lam_i, ctx.strategy.clip_norm or 0.0, ctx.rng.permutation(len(d)),
+        )
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray,
+        train: TrainConfig,
+    ) -> None:
+        """Fold-in: closed-form biases of the touched items, then users, over all their rows."""
+        from rectune.models._kernels import als_bias_rows
+
+        by_user, by_item = self.seen_, self.seen_.T.tocsr()
+        cfg = self.config
+        reg_u, reg_i = (cfg.reg_user, cfg.reg_item) if cfg.method == "als" else (15.0, 10.0)
+        zu, zi = np.zeros_like(self.user_bias_), np.zeros_like(self.item_bias_)
+        mu = self.global_mean_
+        als_bias_rows(by_item.indptr, by_item.indices, by_item.data, mu, self.user_bias_,
+                      self.item_bias_, zi, reg_i, 0.0, np.unique(local.items))
+        als_bias_rows(by_user.indptr, by_user.indices, by_user.data, mu, self.item_bias_,
+                      self.user_bias_, zu, reg_u, 0.0, np.unique(local.users))
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
@@ -156,3 +234,9 @@ def fit_biases(
         cfg.reg_user,
         cfg.reg_item,
     )
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int) -> tuple:
+    from rectune.models._kernels import csr_from_pairs
+
+    return csr_from_pairs(rows, cols, vals, n_rows)

@@ -55,7 +55,8 @@ class Blend(Recommender):
     --------
     >>> from rectune.testing import low_rank
     >>> data = low_rank()
-    >>> model = Blend(members=["baseline", {"model": "svd", "embedding_size": 4}]).fit(data)
+    >>> members = ["baseline", {"model": "svd", "embedding_size": 4}]
+    >>> model = Blend(members=members, support_features=False).fit(data)
     >>> model.weights_.shape
     (3,)
     """

@@ -108,14 +108,9 @@ def save_model(
             },
         )
         _write_json(tmp / "metrics.json", metrics or {})
-        parent_rec = None
-        if parent is not None:
-            parent_manifest = read_manifest(parent)
-            parent_rec = {
-                "id": parent_manifest["id"],
-                "path": str(Path(parent).resolve()),
-                "checksum": parent_manifest["checksum"],
-            }
+        parent_rec = _parent_record(parent, info.get("parent"))
+        if strategy is None:
+            strategy = info.get("strategy")
         _write_json(
             tmp / "lineage.json",
             {
@@ -143,7 +138,28 @@ def save_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    model.artifact_ = {"path": str(path), "id": artifact_id}
     return artifact_id
+
+
+def _parent_record(
+    parent: str | os.PathLike[str] | None, recorded: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Lineage of the parent: an explicit path, else what a fine-tune recorded in the model."""
+    if parent is None and recorded and recorded.get("path"):
+        parent = recorded["path"]
+    if parent is not None:
+        if not (Path(parent) / "manifest.json").is_file() and recorded:
+            return dict(recorded)
+        manifest = read_manifest(parent)
+        return {
+            "id": manifest["id"],
+            "path": str(Path(parent).resolve()),
+            "checksum": manifest["checksum"],
+        }
+    if recorded:
+        return dict(recorded)
+    return None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -194,4 +210,6 @@ def load_model(path: str | os.PathLike[str]) -> Recommender:
         "n_interactions": lineage.get("n_interactions"),
     }
     model.artifact_ = {"path": str(path), "id": lineage["id"], "lineage": lineage}
+    if lineage.get("parent"):
+        model.fit_info_["parent"] = lineage["parent"]
     return model
