@@ -22,9 +22,12 @@ from _common import data_dir, kfold_rows, machine
 from rectune.data.loaders import load
 from rectune.models import create_model
 from rectune.testing import low_rank
+from rectune.training import TrainConfig
 
-#: name -> (rectune model name, rectune params, Surprise factory)
-PAIRS: dict[str, tuple[str, dict, Callable[[], object]]] = {}
+#: name -> (rectune model name, rectune params, Surprise factory taking a seed)
+PAIRS: dict[str, tuple[str, dict, Callable[[int], object]]] = {}
+#: Algorithms whose result depends on a random initialisation (run once per --seeds value).
+SEEDED = {"SVD", "SVD++", "NMF"}
 
 
 def _pairs() -> None:
@@ -32,28 +35,28 @@ def _pairs() -> None:
 
     PAIRS.update(
         {
-            "BaselineOnly": ("baseline", {}, lambda: s.BaselineOnly(verbose=False)),
+            "BaselineOnly": ("baseline", {}, lambda seed: s.BaselineOnly(verbose=False)),
             "KNNBaseline item pearson_baseline": (
                 "item-knn",
                 {"similarity": "pearson_baseline", "centering": "baseline"},
-                lambda: s.KNNBaseline(
+                lambda seed: s.KNNBaseline(
                     sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
                 ),
             ),
-            "SVD": ("svd", {}, lambda: s.SVD(random_state=0)),
-            "SVD++": ("svdpp", {}, lambda: s.SVDpp(random_state=0)),
-            "NMF": ("nmf", {}, lambda: s.NMF(random_state=0)),
+            "SVD": ("svd", {}, lambda seed: s.SVD(random_state=seed)),
+            "SVD++": ("svdpp", {}, lambda seed: s.SVDpp(random_state=seed)),
+            "NMF": ("nmf", {}, lambda seed: s.NMF(random_state=seed)),
         }
     )
 
 
-def run_rectune(name: str, params: dict, data, test_rows: np.ndarray) -> dict:
+def run_rectune(name: str, params: dict, data, test_rows: np.ndarray, seed: int = 0) -> dict:
     mask = np.ones(len(data), bool)
     mask[test_rows] = False
     train, test = data.subset(mask), data.subset(test_rows)
     model = create_model(name, **params)
     t0 = time.perf_counter()
-    model.fit(train)
+    model.fit(train, train=TrainConfig(seed=seed))
     t1 = time.perf_counter()
     pred = model.predict(test.user_ids, test.item_ids)
     t2 = time.perf_counter()
@@ -67,10 +70,11 @@ def run_rectune(name: str, params: dict, data, test_rows: np.ndarray) -> dict:
 
 
 def run_surprise(
-    factory: Callable[[], object],
+    factory: Callable[[int], object],
     frame: pd.DataFrame,
     test_rows: np.ndarray,
     scale: tuple[float, float],
+    seed: int = 0,
 ) -> dict:
     import surprise as s
 
@@ -79,7 +83,7 @@ def run_surprise(
     reader = s.Reader(rating_scale=scale)
     trainset = s.Dataset.load_from_df(frame[mask], reader).build_full_trainset()
     testset = list(frame.iloc[test_rows].itertuples(index=False, name=None))
-    algo = factory()
+    algo = factory(seed)
     t0 = time.perf_counter()
     algo.fit(trainset)
     t1 = time.perf_counter()
@@ -107,6 +111,7 @@ def main() -> None:
     ap.add_argument("--algos", default=None, help="comma list of pair names (default: all)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--json", default=None, help="write raw per-fold results here")
+    ap.add_argument("--seeds", default="0", help="seeds for randomly initialised algorithms")
     args = ap.parse_args()
     _pairs()
     names = list(PAIRS) if not args.algos else [a.strip() for a in args.algos.split(",")]
@@ -126,13 +131,15 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|")
         for name in names:
             rec, params, factory = PAIRS[name]
-            ours = [run_rectune(rec, params, data, f) for f in folds]
-            theirs = [run_surprise(factory, frame, f, scale) for f in folds]
+            seeds = [int(x) for x in args.seeds.split(",")] if name in SEEDED else [0]
+            ours = [run_rectune(rec, params, data, f, sd) for sd in seeds for f in folds]
+            theirs = [run_surprise(factory, frame, f, scale, sd) for sd in seeds for f in folds]
             m_o = {k: float(np.mean([r[k] for r in ours])) for k in ours[0]}
             m_t = {k: float(np.mean([r[k] for r in theirs])) for k in theirs[0]}
             t_o, t_t = m_o["fit"] + m_o["test"], m_t["fit"] + m_t["test"]
+            label = name if len(seeds) == 1 else f"{name} (mean of seeds {args.seeds})"
             print(
-                f"| {name} | {m_o['rmse']:.4f} | {m_t['rmse']:.4f} | {m_o['mae']:.4f} "
+                f"| {label} | {m_o['rmse']:.4f} | {m_t['rmse']:.4f} | {m_o['mae']:.4f} "
                 f"| {m_t['mae']:.4f} | {m_o['fit']:.3f}+{m_o['test']:.3f} "
                 f"| {m_t['fit']:.2f}+{m_t['test']:.2f} | {m_o['rmse'] - m_t['rmse']:+.4f} "
                 f"| 1/{t_t / t_o:.1f} |",

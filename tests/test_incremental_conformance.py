@@ -9,10 +9,7 @@ from rectune.testing import INCREMENTAL_CHECKS, low_rank
 from tests.test_conformance import FAST_PARAMS, MODEL_NAMES
 
 #: Models without fine-tuning/incremental support yet, with the reason (kept honest and short).
-NOT_YET: dict[str, str] = {
-    name: "fine-tuning and partial_fit are issue 3 work in progress for this model"
-    for name in ("user-knn", "item-knn", "svd", "svdpp", "nmf", "bpmf", "blend")
-}
+NOT_YET: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,9 @@ MODELS: dict[str, str] = {
     "svdpp": "svdpp:SVDpp",
     "nmf": "nmf:NMF",
     "bpmf": "bpmf:BPMF",
+    "als": "als:ALS",
+    "bpr": "bpr:BPR",
+    "ease": "ease:EASE",
     "blend": "blend:Blend",
 }
 

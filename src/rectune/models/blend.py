@@ -48,8 +48,19 @@ class BlendConfig(ConfigBase):
         return out
 
 
+#: Strategy settings a blend can pass on to its members (it has no parameter groups itself;
+#: early stopping would restore the weights but not the members).
+_DELEGATED = frozenset(
+    {"l2sp", "clip_norm", "replay", "augment=pseudo", "schedule", "new_ids=features",
+     "new_ids=neighbors"}
+)  # fmt: skip
+
+
 class Blend(Recommender):
     """Ridge-weighted linear blend of rating models.
+
+    `partial_fit` and `finetune` delegate to the members (each updated or fine-tuned with the
+    same events, training config and strategy); the blend weights are kept.
 
     Examples
     --------
@@ -114,6 +125,34 @@ class Blend(Recommender):
         self.members_ = [m.fit(data, train=train) for m in self._make_members()]
         self._set_support(data)
 
+    @property  # type: ignore[override]
+    def supported_strategies(self) -> frozenset[str]:  # type: ignore[override]
+        """What every member honours, among the settings a blend can delegate."""
+        from rectune.models import model_class
+
+        out = _DELEGATED
+        for spec in self.config.members:
+            out = out & model_class(spec["model"]).supported_strategies
+        return out
+
+    def _finetune_begin(self, ctx: Any) -> None:
+        """Fine-tune every member on the new rows with the run's training config and strategy."""
+        new = ctx.data.subset(np.arange(ctx.n_new_rows))
+        for member in self.members_:
+            member.finetune(new, train=ctx.train, strategy=ctx.strategy)
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        return None  # the members ran their own epochs in `_finetune_begin`
+
+    def _default_finetune_epochs(self) -> int:
+        return 1
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
+    ) -> None:
+        for member in self.members_:
+            member.partial_fit(local, train=train)
+
     def _set_support(self, data: Interactions | None = None) -> None:
         self._user_support = np.diff(self.seen_.indptr).astype(float)
         self._item_support = self.item_popularity_.astype(float)
@@ -144,5 +183,7 @@ class Blend(Recommender):
         self.members_ = []
         for k, member in enumerate(self._make_members()):
             own = {key.split(".", 1)[1]: v for key, v in state.items() if key.startswith(f"m{k}.")}
-            self.members_.append(member.set_state({**shared, **own}, user_map, item_map, kind))
+            member.set_state({**shared, **own}, user_map.copy(), item_map.copy(), kind)
+            member.fit_info_ = {}
+            self.members_.append(member)
         return self

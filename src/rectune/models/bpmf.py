@@ -9,12 +9,14 @@ regularisation and gives the lowest RMSE of the single rating models here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from rectune.config import ConfigBase
 from rectune.data.interactions import Interactions
-from rectune.models._bpmf_kernels import gibbs_rows, pair_scores
+from rectune.models._bpmf_kernels import gibbs_rows, gibbs_some_rows, pair_scores
 from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
 
@@ -41,6 +43,12 @@ class BPMFConfig(ConfigBase):
 class BPMF(Recommender):
     """Bayesian biased matrix factorisation by Gibbs sampling.
 
+    Incremental updates re-draw, in every kept sample, the rows the new events touch from their
+    conditional posterior given that sample's other side (new rows start at the sample mean):
+    `partial_fit` one such sweep, `finetune` one per epoch. Parameter groups are posterior
+    samples, not point estimates, so L2-SP, freezing, clipping and schedules do not apply
+    (asking for them is a clear error); early stopping does.
+
     Examples
     --------
     >>> from rectune.testing import low_rank
@@ -58,6 +66,9 @@ class BPMF(Recommender):
 
     user_samples_: np.ndarray
     item_samples_: np.ndarray
+
+    supported_strategies = frozenset({"early_stopping"})
+    partial_fit_init = "mean"
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         cfg = self.config
@@ -112,6 +123,67 @@ class BPMF(Recommender):
         prec = rng.gamma(cfg.prior_shape + (n + 1) / 2, 1 / (cfg.prior_rate + 0.5 * sq))
         mean = rng.normal(mean_hat, 1 / np.sqrt((n + 1.0) * prec))
         return mean, prec
+
+    # ------------------------------------------------------------------ fine-tuning, updates
+    def row_axes(self) -> dict[str, tuple[str, ...]]:
+        return {}  # samples are (sample, entity, dim): `_grow` handles them
+
+    def _grow(
+        self,
+        local: Interactions,
+        new_users: np.ndarray,
+        new_items: np.ndarray,
+        method: str,
+        strategy: Any,
+    ) -> None:
+        """New rows in every sample: zeros, or the sample's mean row (the default)."""
+        for name, n_new in (("user_samples", len(new_users)), ("item_samples", len(new_items))):
+            arr = getattr(self, name + "_")
+            if not n_new:
+                continue
+            if method == "zeros" or arr.shape[1] == 0:
+                rows = np.zeros((arr.shape[0], n_new, arr.shape[2]), dtype=arr.dtype)
+            else:
+                rows = np.repeat(arr.mean(axis=1, keepdims=True), n_new, axis=1)
+            setattr(self, name + "_", np.concatenate([arr, rows.astype(arr.dtype)], axis=1))
+
+    def _default_finetune_epochs(self) -> int:
+        return 3
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """One Gibbs sweep, per kept sample, over the rows ``ctx.data`` touches."""
+        self._refresh(np.unique(ctx.data.users), np.unique(ctx.data.items), ctx.rng)
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
+    ) -> None:
+        """Re-draw touched rows (new ones included) per sample given all their rows."""
+        rng = np.random.default_rng([train.seed, 11, len(self.user_map_), len(self.item_map_)])
+        self._refresh(np.unique(local.users), np.unique(local.items), rng)
+
+    def _refresh(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> None:
+        """Per sample: draw the hyperparameters and noise precision given the sample, then the
+        listed item rows given the users and the listed user rows given the items."""
+        cfg = self.config
+        by_user = self.seen_
+        by_item = by_user.T.tocsr()
+        coo = by_user.tocoo()
+        mu = self.global_mean_
+        us, its = self.user_samples_.astype(np.float64), self.item_samples_.astype(np.float64)
+        for s in range(us.shape[0]):
+            U, V = us[s], its[s]
+            err = coo.data - mu - U[coo.row, 0] - V[coo.col, 0]
+            err -= np.einsum("ij,ij->i", U[coo.row, 1:], V[coo.col, 1:])
+            alpha = rng.gamma(
+                cfg.prior_shape + len(err) / 2, 1 / (cfg.prior_rate + 0.5 * err @ err)
+            )
+            for mat, own, other, rows in ((by_item, V, U, items), (by_user, U, V, users)):
+                mean, prec = self._hyper(own, rng)
+                z = rng.standard_normal((len(rows), own.shape[1]))
+                gibbs_some_rows(mat.indptr, mat.indices, mat.data, mu, other, mean, prec, alpha,
+                                z, own, rows.astype(np.int64))  # fmt: skip
+        self.user_samples_ = us.astype(np.float32)
+        self.item_samples_ = its.astype(np.float32)
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return pair_scores(

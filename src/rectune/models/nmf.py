@@ -9,12 +9,14 @@ epoch rescales them by ``sum r q / sum est q`` ratios, so they stay non-negative
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field, model_validator
 
 from rectune.config import ConfigBase
 from rectune.data.interactions import Interactions
-from rectune.models.svd import GROUPS, FactorModel
+from rectune.models.svd import GROUPS, SGD_STRATEGIES, FactorModel
 from rectune.training.config import TrainConfig
 
 
@@ -77,6 +79,11 @@ class NMF(FactorModel):
     config_class = NMFConfig
     config: NMFConfig
 
+    #: Multiplicative updates take no gradient step, so there is nothing to clip.
+    supported_strategies = SGD_STRATEGIES - {"clip_norm"}
+    #: Multiplicative updates keep zeros at zero: new rows start at the mean of known rows.
+    partial_fit_init = "mean"
+
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         from rectune.models._mf_kernels import nmf_fit, padded
 
@@ -113,6 +120,93 @@ class NMF(FactorModel):
         )
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
+
+    # ------------------------------------------------------------------ fine-tuning, updates
+    def _rates(self) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        lr = np.array([cfg.learning_rate_user_bias, cfg.learning_rate_item_bias, 0.0, 0.0])
+        return lr, np.array([getattr(cfg, f"reg_{g}") for g in GROUPS], dtype=np.float64)
+
+    def _finetune_begin(self, ctx: Any) -> None:
+        from rectune.models._kernels import csr_from_pairs
+
+        d = ctx.data
+        ctx.extra["by_user"] = csr_from_pairs(d.users, d.items, d.values, len(self.user_map_))
+        ctx.extra["by_item"] = csr_from_pairs(d.items, d.users, d.values, len(self.item_map_))
+        ctx.extra["rows"] = (np.unique(d.users), np.unique(d.items))
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """Multiplicative updates of the touched rows with L2-SP, then SGD bias steps.
+
+        L2-SP enters the update as ``2 lam theta0`` in the numerator and ``2 lam theta`` in the
+        denominator (its negative and positive gradient parts); the schedule damps the step to
+        ``(1 - s) theta + s theta_MU``; frozen groups are skipped.
+        """
+        from rectune.models._mf_finetune import nmf_rows, sgd_epoch
+
+        cfg, d, a = self.config, ctx.data, ctx.anchors
+        _, reg = self._rates()
+        mu = self._offset()
+        users, items = ctx.extra["rows"]
+        up, ui, uv = ctx.extra["by_user"]
+        ip, ii, iv = ctx.extra["by_item"]
+        P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
+        if not ctx.is_frozen("user_factors"):
+            nmf_rows(up, ui, uv, mu, bu, bi, P, Q, a["user_factors"], reg[2],
+                     ctx.lam("user_factors"), lr_scale, users)  # fmt: skip
+        if not ctx.is_frozen("item_factors"):
+            nmf_rows(ip, ii, iv, mu, bi, bu, Q, P, a["item_factors"], reg[3],
+                     ctx.lam("item_factors"), lr_scale, items)  # fmt: skip
+        if cfg.biased:
+            lr = np.array(
+                [
+                    ctx.train.learning_rate or cfg.learning_rate_user_bias,
+                    ctx.train.learning_rate or cfg.learning_rate_item_bias,
+                    0.0,
+                    0.0,
+                ]
+            )
+            lr *= lr_scale
+            lr[0] = 0.0 if ctx.is_frozen("user_bias") else lr[0]
+            lr[1] = 0.0 if ctx.is_frozen("item_bias") else lr[1]
+            lam = np.array([ctx.lam(g) for g in GROUPS])
+            sgd_epoch(d.users, d.items, d.values, ctx.rng.permutation(len(d)), mu, bu, bi, P, Q,
+                      np.zeros((0, P.shape[1])), a["user_bias"], a["item_bias"], P, Q, lr, reg,
+                      lam, 0.0, True, np.ones(len(bu), np.uint8),
+                      np.ones(len(bi), np.uint8))  # fmt: skip
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
+    ) -> None:
+        """Fold-in by multiplicative updates of the touched rows over all their rows in ``seen_``.
+
+        Biases (when ``biased``) first take SGD passes over the events; then touched users and
+        items alternate ``FOLD_IN_ITERATIONS`` (or ``train.epochs``) multiplicative updates
+        given the other side, new rows starting from the mean of the known rows.
+        """
+        from rectune.models._mf_finetune import nmf_rows, sgd_epoch
+
+        cfg = self.config
+        lr, reg = self._rates()
+        mu = self._offset()
+        P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
+        if cfg.biased:
+            for _ in range(2):
+                sgd_epoch(local.users, local.items, local.values, np.arange(len(local)), mu, bu,
+                          bi, P, Q, np.zeros((0, P.shape[1])), bu, bi, P, Q, lr, reg,
+                          np.zeros(4), 0.0, True, np.ones(len(bu), np.uint8),
+                          np.ones(len(bi), np.uint8))  # fmt: skip
+        by_user, by_item = self.seen_, self.seen_.T.tocsr()
+        users, items = np.unique(local.users), np.unique(local.items)
+        for _ in range(FOLD_IN_ITERATIONS if train.epochs is None else train.epochs):
+            nmf_rows(by_user.indptr, by_user.indices, by_user.data, mu, bu, bi, P, Q, P, reg[2],
+                     0.0, 1.0, users)  # fmt: skip
+            nmf_rows(by_item.indptr, by_item.indices, by_item.data, mu, bi, bu, Q, P, Q, reg[3],
+                     0.0, 1.0, items)  # fmt: skip
+
+
+#: `NMF.partial_fit`: multiplicative-update iterations of the touched rows.
+FOLD_IN_ITERATIONS = 20
 
 
 def _group(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,27 +7,42 @@ Defaults and unknown-id semantics follow Surprise's ``SVD``. Training runs the S
 strata (Gemulla et al. 2011, "Large-scale matrix factorization with distributed stochastic
 gradient descent", KDD): deterministic for a seed, whatever the thread count.
 
-This module also holds `FactorModel`, the prediction and fallback logic shared with `SVDpp` and
-`NMF`.
+Shared factor-model logic lives in `rectune.models._factor`, per-event learning in
+`rectune.models._svd_online`.
 """
 
 from __future__ import annotations
-
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from rectune.config import ConfigBase
 from rectune.data.interactions import Interactions
-from rectune.models.base import Recommender
-from rectune.models.baselines import bias_fallback
+from rectune.models._factor import (
+    FOLD_IN_REG,
+    GROUPS,
+    PARTIAL_FIT_EPOCHS,
+    SGD_STRATEGIES,
+    FactorModel,
+    implicit_offsets,
+    numba_threads,
+    resolve_threads,
+)
+from rectune.models._svd_online import OnlineSGDMixin
 from rectune.training.config import TrainConfig
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "FOLD_IN_REG",
+    "GROUPS",
+    "PARTIAL_FIT_EPOCHS",
+    "SGD_STRATEGIES",
+    "SVD",
+    "FactorModel",
+    "SVDConfig",
+    "implicit_offsets",
+    "numba_threads",
+    "resolve_threads",
+]
 
 #: Blocks per side of the DSGD grid. Fixed (not the thread count) so that a seed gives the same
 #: model on any machine; 8 x 8 blocks keep two to eight threads busy on ML-100K-sized data.
@@ -37,9 +52,6 @@ N_BLOCKS = 8
 #: ``N_BLOCKS * epochs`` sub-epochs ends in a thread barrier, which costs more than it saves on
 #: small data and collapses when the cores are shared with other processes.
 PARALLEL_MIN_WORK = 500_000_000
-
-#: Parameter groups in kernel order (learning rates and penalties are passed in this order).
-GROUPS = ("user_bias", "item_bias", "user_factors", "item_factors")
 
 
 class SVDConfig(ConfigBase):
@@ -82,6 +94,43 @@ class SVDConfig(ConfigBase):
     biased: bool = True
     """Learn mu, b_u and b_i; False gives plain (Funk) MF ``r_ui ~ q_i . p_u``."""
 
+    @classmethod
+    def from_river_biased_mf(
+        cls,
+        n_factors: int = 10,
+        bias_lr: float = 0.025,
+        latent_lr: float = 0.05,
+        l2_bias: float = 0.0,
+        l2_latent: float = 0.0,
+        sigma: float = 0.1,
+        mu: float = 0.0,
+    ) -> SVDConfig:
+        """The config equal to River's ``reco.BiasedMF`` with plain ``optim.SGD`` optimisers.
+
+        River steps ``w -= lr * dL/dw`` on the squared loss, whose gradient is
+        ``2 (y_hat - y)``, and adds ``l2 * w``: that is ``w += 2 lr (e - (l2 / 2) w)``, so the
+        step sizes double and the penalties halve. The defaults are River's tutorial settings
+        (zero-initialised biases, Normal(0, 0.1) latents, no L2).
+
+        Examples
+        --------
+        >>> cfg = SVDConfig.from_river_biased_mf()
+        >>> cfg.learning_rate_user_bias, cfg.learning_rate, cfg.reg
+        (0.05, 0.1, 0.0)
+        """
+        return cls(
+            embedding_size=n_factors,
+            epochs=1,
+            learning_rate=2 * latent_lr,
+            learning_rate_user_bias=2 * bias_lr,
+            learning_rate_item_bias=2 * bias_lr,
+            reg=l2_latent / 2,
+            reg_user_bias=l2_bias / 2,
+            reg_item_bias=l2_bias / 2,
+            init_mean=mu,
+            init_std=sigma,
+        )
+
     def group_rates(self, groups: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """float32 arrays of the step sizes and penalties of ``groups``, in that order."""
         lr = [getattr(self, f"learning_rate_{g}") for g in groups]
@@ -91,84 +140,7 @@ class SVDConfig(ConfigBase):
         return np.array(lr, dtype=np.float32), np.array(reg, dtype=np.float32)
 
 
-def resolve_threads(threads: int) -> int:
-    """The thread count a `TrainConfig.threads` value means here (0: all cores)."""
-    import numba
-
-    limit = numba.config.NUMBA_NUM_THREADS
-    return limit if threads <= 0 else min(threads, limit)
-
-
-@contextmanager
-def numba_threads(threads: int) -> Iterator[None]:
-    """Run compiled kernels on ``threads`` threads (0: all), restoring the setting afterwards."""
-    import numba
-
-    old = numba.get_num_threads()
-    numba.set_num_threads(resolve_threads(threads))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
-
-
-class FactorModel(Recommender):
-    """Shared scoring of ``mu + b_u + b_i + q_i . v_u`` models (v_u: `_user_vectors`).
-
-    Unknown ids follow Surprise: a biased model adds whichever biases are known and the factor
-    term only when both ids are known; an unbiased model falls back to the global mean.
-    """
-
-    state_names: ClassVar[tuple[str, ...]] = GROUPS
-    param_groups: ClassVar[tuple[str, ...]] = GROUPS
-
-    user_factors_: np.ndarray
-    item_factors_: np.ndarray
-    user_bias_: np.ndarray
-    item_bias_: np.ndarray
-
-    @property
-    def _biased(self) -> bool:
-        return bool(getattr(self.config, "biased", True))
-
-    def _user_vectors(self) -> np.ndarray:
-        """The user rows multiplied with q_i (p_u here; SVD++ adds its implicit term)."""
-        return self.user_factors_
-
-    def _offset(self) -> float:
-        return self.global_mean_ if self._biased else 0.0
-
-    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        vu = self._user_vectors()[users]
-        dot = np.einsum("ij,ij->i", vu, self.item_factors_[items]).astype(np.float64)
-        return dot + (self._offset() + self.user_bias_[users] + self.item_bias_[items])
-
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
-        scores = (self._user_vectors()[users] @ self.item_factors_.T).astype(np.float64)
-        scores += self.user_bias_[users, None]
-        scores += self.item_bias_[None, :]
-        scores += self._offset()
-        return scores
-
-    def _fallback_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        if not self._biased:
-            return np.full(len(users), self.global_mean_)
-        return bias_fallback(self.global_mean_, self.user_bias_, self.item_bias_, users, items)
-
-    def _init_params(self, data: Interactions, seed: int, mean: float, std: float) -> None:
-        """Normal(mean, std) float32 factors and zero biases for the model's compact maps."""
-        rng = np.random.default_rng(seed)
-        k = self.config.embedding_size  # type: ignore[attr-defined]
-        shape_u, shape_i = (data.n_users, k), (data.n_items, k)
-        self.user_factors_ = rng.standard_normal(shape_u, dtype=np.float32) * np.float32(std)
-        self.item_factors_ = rng.standard_normal(shape_i, dtype=np.float32) * np.float32(std)
-        self.user_factors_ += np.float32(mean)
-        self.item_factors_ += np.float32(mean)
-        self.user_bias_ = np.zeros(data.n_users, dtype=np.float32)
-        self.item_bias_ = np.zeros(data.n_items, dtype=np.float32)
-
-
-class SVD(FactorModel):
+class SVD(OnlineSGDMixin, FactorModel):
     """Biased matrix factorisation by SGD (Koren, Bell and Volinsky 2009; Surprise's ``SVD``).
 
     Estimates ``r_ui = mu + b_u + b_i + q_i . p_u``; each epoch visits every training rating once
@@ -232,6 +204,8 @@ class SVD(FactorModel):
         k = cfg.embedding_size
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
+        self._mean_n = -1
+        self._online_range = False
 
 
 def _blocks(counts: np.ndarray, n_blocks: int) -> np.ndarray:

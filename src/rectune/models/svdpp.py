@@ -11,6 +11,8 @@ per-rating updates of the paper exactly (see `rectune.models._mf_kernels.svdpp_s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
@@ -114,6 +116,49 @@ class SVDpp(FactorModel):
 
     def _after_load(self) -> None:
         self.user_vectors_ = self.user_factors_ + implicit_sums(self.seen_, self.implicit_factors_)
+
+    def _user_offsets(self) -> np.ndarray:
+        return implicit_sums(self.seen_, self.implicit_factors_)
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """One SVD++ SGD epoch over ``ctx.data``: users in random order, their rows shuffled.
+
+        N(u) is the user's rows in ``seen_`` (parent data plus the new rows); y_j steps are
+        taken once per user (see `rectune.models._mf_finetune.svdpp_epoch`).
+        """
+        from rectune.models._mf_finetune import grouped, svdpp_epoch
+
+        d, seen, a = ctx.data, self.seen_, ctx.anchors
+        user_rank = ctx.rng.permutation(len(self.user_map_))
+        gptr, gusers, rows = grouped(d.users, ctx.rng.permutation(len(d)), user_rank)
+        _, reg = self._rates()
+        svdpp_epoch(
+            gptr,
+            gusers,
+            d.items[rows],
+            d.values[rows],
+            seen.indptr,
+            seen.indices,
+            self._offset(),
+            self.user_bias_,
+            self.item_bias_,
+            self.user_factors_,
+            self.item_factors_,
+            self.implicit_factors_,
+            a["user_bias"],
+            a["item_bias"],
+            a["user_factors"],
+            a["item_factors"],
+            a["implicit_factors"],
+            self._run_rates(ctx, lr_scale),
+            reg,
+            np.array([ctx.lam(g) for g in PP_GROUPS]),
+            ctx.strategy.clip_norm or 0.0,
+            self._biased,
+            np.ones(len(self.user_map_), dtype=np.uint8),
+            np.ones(len(self.item_map_), dtype=np.uint8),
+        )
+        self._after_load()  # early stopping scores the model between epochs
 
     def _user_vectors(self) -> np.ndarray:
         return self.user_vectors_
