@@ -7,7 +7,10 @@ import logging
 import typer
 
 from rectune import __version__
-from rectune.cli import data, demo, evaluate, recommend, train
+from rectune.cli import compare, data, demo, evaluate, recommend, train
+from rectune.cli import finetune as finetune_cmd
+from rectune.cli import replay as replay_cmd
+from rectune.cli import update as update_cmd
 
 app = typer.Typer(
     name="rectune",
@@ -21,6 +24,10 @@ app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("recommend")(recommend.recommend)
 app.command("demo")(demo.demo)
+app.command("compare")(compare.compare)
+app.command("finetune")(finetune_cmd.finetune)
+app.command("update")(update_cmd.update)
+app.command("replay")(replay_cmd.replay)
 
 
 def _version(value: bool) -> None:

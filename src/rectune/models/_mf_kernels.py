@@ -53,7 +53,8 @@ def _shuffle3(a, b, c, lo, hi, state):  # pragma: no cover - jit
     """Fisher-Yates shuffle of rows lo..hi-1 of three parallel arrays, in place."""
     for k in range(hi - 1, lo, -1):
         state = state + _GOLDEN
-        j = lo + np.int64(_mix(state) % np.uint64(k - lo + 1))
+        # Lemire's multiply-shift maps 32 random bits to [0, n) without a slow 64-bit modulo.
+        j = lo + np.int64(((_mix(state) >> np.uint64(32)) * np.uint64(k - lo + 1)) >> np.uint64(32))
         a[k], a[j] = a[j], a[k]
         b[k], b[j] = b[j], b[k]
         c[k], c[j] = c[j], c[k]
@@ -63,7 +64,7 @@ def _shuffle3(a, b, c, lo, hi, state):  # pragma: no cover - jit
 def _shuffle1(a, state):  # pragma: no cover - jit
     for k in range(len(a) - 1, 0, -1):
         state = state + _GOLDEN
-        j = np.int64(_mix(state) % np.uint64(k + 1))
+        j = np.int64(((_mix(state) >> np.uint64(32)) * np.uint64(k + 1)) >> np.uint64(32))
         a[k], a[j] = a[j], a[k]
 
 

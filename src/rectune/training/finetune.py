@@ -187,20 +187,28 @@ def _overlaps(
 
 
 def absorb(model: Recommender, local: Interactions) -> None:
-    """Merge rows into the model's seen matrix and popularity (ratings: the newest value wins)."""
+    """Merge rows into the model's seen matrix and popularity (ratings: the newest value wins).
+
+    Linear in the stored interactions plus the new rows (a compiled merge), so a stream of small
+    updates does not pay a sort of everything seen so far each time.
+    """
+    from rectune.models._kernels import merge_csr
+
     shape = (len(model.user_map_), len(model.item_map_))
-    old = model.seen_.tocoo()
-    u = np.concatenate([old.row, local.users])
-    i = np.concatenate([old.col, local.items])
-    v = np.concatenate([old.data, local.values])
-    if model.data_kind_ == "rating":
-        key = u.astype(np.int64) * shape[1] + i
-        _, last = np.unique(key[::-1], return_index=True)
-        keep = len(key) - 1 - last
-        u, i, v = u[keep], i[keep], v[keep]
-    model.seen_ = sp.csr_matrix((v, (u, i)), shape=shape)
-    model.seen_.sum_duplicates()
-    model.item_popularity_ = np.bincount(model.seen_.indices, minlength=shape[1]).astype(float)
+    old = model.seen_
+    ptr, idx, val = merge_csr(
+        old.indptr,
+        old.indices,
+        old.data,
+        shape[0],
+        shape[1],
+        local.users,
+        local.items,
+        local.values,
+        model.data_kind_ == "rating",
+    )
+    model.seen_ = sp.csr_matrix((val, idx, ptr), shape=shape)
+    model.item_popularity_ = np.bincount(idx, minlength=shape[1]).astype(float)
 
 
 def _sample_old(model: Recommender, n: int, rng: np.random.Generator) -> Interactions | None:
