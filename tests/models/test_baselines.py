@@ -24,8 +24,9 @@ def _reference_als(users, items, r, n_users, n_items, reg_u, reg_i, epochs):
 def test_als_matches_reference() -> None:
     data = low_rank(n_users=15, n_items=12, density=0.5)
     model = Baseline(epochs=7).fit(data)
-    mu, bu, bi = _reference_als(data.users, data.items, data.values, data.n_users,
-                                data.n_items, 15.0, 10.0, 7)
+    mu, bu, bi = _reference_als(
+        data.users, data.items, data.values, data.n_users, data.n_items, 15.0, 10.0, 7
+    )
     np.testing.assert_allclose(model.user_bias_, bu, atol=1e-12)
     np.testing.assert_allclose(model.item_bias_, bi, atol=1e-12)
     assert model.global_mean_ == mu

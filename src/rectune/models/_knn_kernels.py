@@ -29,6 +29,41 @@ JACCARD = 4
 """``|X_i & X_j| / |X_i | X_j|`` on the sets of raters."""
 COSINE_FULL = 5
 """Cosine of the whole (implicit) vectors, zeros included."""
+DOT = 6
+"""Dot product of the whole (weighted implicit) vectors: BM25 item-item (implicit's)."""
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def sim_value(
+    measure, n, prods, sqi, sqj, si, sj, cnt_i, cnt_j, nrm_i, nrm_j, min_sprt, shrink, shrinkage
+):  # pragma: no cover - jit
+    """One similarity from the co-rated statistics of a pair (shared by every kernel).
+
+    ``n`` co-rated count, ``prods`` sum of products, ``sqi``/``sqj`` sums of squares and
+    ``si``/``sj`` sums over the co-rated entries; ``cnt`` whole-vector counts and ``nrm`` the
+    inverse whole-vector norms (0 for an empty vector), so a full cosine is two products.
+    """
+    s = 0.0
+    if n >= min_sprt:
+        if measure == COSINE or measure == PEARSON_BASELINE:
+            den = np.sqrt(sqi * sqj)
+            if den > 0.0:
+                s = prods / den
+        elif measure == MSD:
+            s = 1.0 / ((sqi + sqj - 2.0 * prods) / n + 1.0)
+        elif measure == PEARSON:
+            den = (n * sqi - si * si) * (n * sqj - sj * sj)
+            if den > 0.0:
+                s = (n * prods - si * sj) / np.sqrt(den)
+        elif measure == JACCARD:
+            s = n / (cnt_i + cnt_j - n)
+        elif measure == DOT:
+            s = prods
+        else:  # COSINE_FULL
+            s = prods * nrm_i * nrm_j
+        if shrink:
+            s *= (n - 1.0) / (n - 1.0 + shrinkage)
+    return s
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -52,6 +87,7 @@ def similarity_matrix(
         count[x] = x_indptr[x + 1] - x_indptr[x]
         for p in range(x_indptr[x], x_indptr[x + 1]):
             norm2[x] += x_vals[p] * x_vals[p]
+    inv_norm(norm2)
     min_sprt = max(2, min_support) if measure == PEARSON_BASELINE else min_support
     sums = measure == PEARSON
     for c in prange(n_chunks):
@@ -81,36 +117,23 @@ def similarity_matrix(
                         st[xj, 5] += rj
             for t in range(nt):
                 xj = touched[t]
-                n = st[xj, 0]
-                prods = st[xj, 1]
-                sqi = st[xj, 2]
-                sqj = st[xj, 3]
-                s = 0.0
-                if n >= min_sprt:
-                    if measure == COSINE or measure == PEARSON_BASELINE:
-                        den = np.sqrt(sqi * sqj)
-                        if den > 0.0:
-                            s = prods / den
-                    elif measure == MSD:
-                        s = 1.0 / ((sqi + sqj - 2.0 * prods) / n + 1.0)
-                    elif measure == PEARSON:
-                        si = st[xj, 4]
-                        sj = st[xj, 5]
-                        den = (n * sqi - si * si) * (n * sqj - sj * sj)
-                        if den > 0.0:
-                            s = (n * prods - si * sj) / np.sqrt(den)
-                    elif measure == JACCARD:
-                        s = n / (count[xi] + count[xj] - n)
-                    else:  # COSINE_FULL
-                        den = np.sqrt(norm2[xi] * norm2[xj])
-                        if den > 0.0:
-                            s = prods / den
-                    if shrink:
-                        s *= (n - 1.0) / (n - 1.0 + shrinkage)
+                si = st[xj, 4] if sums else 0.0
+                sj = st[xj, 5] if sums else 0.0
+                s = sim_value(
+                    measure, st[xj, 0], st[xj, 1], st[xj, 2], st[xj, 3], si, sj, count[xi],
+                    count[xj], norm2[xi], norm2[xj], min_sprt, shrink, shrinkage,
+                )  # fmt: skip
                 sim[xi, xj] = s
                 st[xj, :] = 0.0
     _mirror_upper(sim)
     return sim
+
+
+@njit(cache=True)
+def inv_norm(norm2):  # pragma: no cover - jit
+    """In place: sums of squares become inverse norms (0 stays 0)."""
+    for x in range(len(norm2)):
+        norm2[x] = 1.0 / np.sqrt(norm2[x]) if norm2[x] > 0.0 else 0.0
 
 
 @njit(cache=True, parallel=True)

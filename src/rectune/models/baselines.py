@@ -65,7 +65,10 @@ class Popularity(Recommender):
         return 1
 
     def _partial_fit(
-        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray,
+        self,
+        local: Interactions,
+        new_users: np.ndarray,
+        new_items: np.ndarray,
         train: TrainConfig,
     ) -> None:
         return None
@@ -125,8 +128,17 @@ class Baseline(Recommender):
     item_bias_: np.ndarray
 
     supported_strategies = frozenset(
-        {"l2sp", "freeze", "clip_norm", "replay", "augment=pseudo", "schedule", "early_stopping",
-         "new_ids=features", "new_ids=neighbors"}
+        {
+            "l2sp",
+            "freeze",
+            "clip_norm",
+            "replay",
+            "augment=pseudo",
+            "schedule",
+            "early_stopping",
+            "new_ids=features",
+            "new_ids=neighbors",
+        }
     )
     partial_fit_init = "zeros"
 
@@ -154,24 +166,59 @@ class Baseline(Recommender):
         if cfg.method == "als":
             if not ctx.is_frozen("item_bias"):
                 ip, ii, iv = ctx.extra["by_item"]
-                als_bias_rows(ip, ii, iv, mu, self.user_bias_, self.item_bias_,
-                              ctx.anchors["item_bias"], cfg.reg_item, lam_i, np.unique(d.items))
+                als_bias_rows(
+                    ip,
+                    ii,
+                    iv,
+                    mu,
+                    self.user_bias_,
+                    self.item_bias_,
+                    ctx.anchors["item_bias"],
+                    cfg.reg_item,
+                    lam_i,
+                    np.unique(d.items),
+                )
             if not ctx.is_frozen("user_bias"):
                 up, ui, uv = ctx.extra["by_user"]
-                als_bias_rows(up, ui, uv, mu, self.item_bias_, self.user_bias_,
-                              ctx.anchors["user_bias"], cfg.reg_user, lam_u, np.unique(d.users))
+                als_bias_rows(
+                    up,
+                    ui,
+                    uv,
+                    mu,
+                    self.item_bias_,
+                    self.user_bias_,
+                    ctx.anchors["user_bias"],
+                    cfg.reg_user,
+                    lam_u,
+                    np.unique(d.users),
+                )
             return
         lr = ctx.learning_rate(cfg.learning_rate) * lr_scale
         lr_u = 0.0 if ctx.is_frozen("user_bias") else lr
         lr_i = 0.0 if ctx.is_frozen("item_bias") else lr
         sgd_biases_finetune(
-            d.users, d.items, d.values, mu, self.user_bias_, self.item_bias_,
-            ctx.anchors["user_bias"], ctx.anchors["item_bias"], lr_u, lr_i, cfg.reg,
-            lam_u, lam_i, ctx.strategy.clip_norm or 0.0, ctx.rng.permutation(len(d)),
+            d.users,
+            d.items,
+            d.values,
+            mu,
+            self.user_bias_,
+            self.item_bias_,
+            ctx.anchors["user_bias"],
+            ctx.anchors["item_bias"],
+            lr_u,
+            lr_i,
+            cfg.reg,
+            lam_u,
+            lam_i,
+            ctx.strategy.clip_norm or 0.0,
+            ctx.rng.permutation(len(d)),
         )
 
     def _partial_fit(
-        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray,
+        self,
+        local: Interactions,
+        new_users: np.ndarray,
+        new_items: np.ndarray,
         train: TrainConfig,
     ) -> None:
         """Fold-in: closed-form biases of the touched items, then users, over all their rows."""
@@ -182,10 +229,30 @@ class Baseline(Recommender):
         reg_u, reg_i = (cfg.reg_user, cfg.reg_item) if cfg.method == "als" else (15.0, 10.0)
         zu, zi = np.zeros_like(self.user_bias_), np.zeros_like(self.item_bias_)
         mu = self.global_mean_
-        als_bias_rows(by_item.indptr, by_item.indices, by_item.data, mu, self.user_bias_,
-                      self.item_bias_, zi, reg_i, 0.0, np.unique(local.items))
-        als_bias_rows(by_user.indptr, by_user.indices, by_user.data, mu, self.item_bias_,
-                      self.user_bias_, zu, reg_u, 0.0, np.unique(local.users))
+        als_bias_rows(
+            by_item.indptr,
+            by_item.indices,
+            by_item.data,
+            mu,
+            self.user_bias_,
+            self.item_bias_,
+            zi,
+            reg_i,
+            0.0,
+            np.unique(local.items),
+        )
+        als_bias_rows(
+            by_user.indptr,
+            by_user.indices,
+            by_user.data,
+            mu,
+            self.item_bias_,
+            self.user_bias_,
+            zu,
+            reg_u,
+            0.0,
+            np.unique(local.users),
+        )
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]

@@ -11,9 +11,19 @@ with ``b`` the baseline ``mu + b_u + b_i`` (Koren 2010, "Factor in the neighbors
 accurate collaborative filtering", eq. 3), the mean rating of the item, or zero. With fewer than
 ``min_k`` neighbours the estimate is ``b_ui`` (the global mean for ``"none"``). Item-kNN is
 user-kNN on the transposed problem (Sarwar et al. 2001, "Item-based collaborative filtering
-recommendation algorithms"). On implicit data (kind ``"weight"``) the score of an item is the sum
-of its ``n_neighbors`` largest similarities to the user's items (or of the user's neighbours who
-consumed it), with whole-vector cosine or Jaccard similarities.
+recommendation algorithms"). On implicit data (kind ``"weight"``) similarities are whole-vector
+cosine or Jaccard, optionally on TF-IDF or BM25 weights (``weighting``, as implicit's
+``TFIDFRecommender`` / ``BM25Recommender``), and the score of an item sums similarities: by
+default each entity keeps its ``n_neighbors`` most similar ones (Deshpande and Karypis 2004,
+"Item-based top-N recommendation algorithms"; ``implicit_neighbors="pruned"``), or the
+``n_neighbors`` largest similarities among the user's items are summed (``"query"``).
+
+``partial_fit`` updates the similarities incrementally from pair accumulators and folds in the
+biases of touched rows; ``finetune`` honours ``l2sp``, ``freeze``, ``replay`` and
+``new_ids=neighbors`` (see `rectune.models._knn_update` for the method, its memory cost and its
+approximations). With pruned neighbourhoods, ties at the k-th neighbour go to the lower model
+index, so after new ids were appended an update may keep a different one of equally similar
+neighbours than a refit would (the similarity values are the same).
 
 Two optional extensions, off by default (the defaults reproduce Surprise): ``sum_reg`` adds a
 constant to the denominator ``sum_j s_ij`` (estimates from few or weak neighbours stay near
@@ -26,16 +36,19 @@ regularisation.
 from __future__ import annotations
 
 import logging
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
 
 import numba
 import numpy as np
 from pydantic import Field
 
 from rectune.config import ConfigBase
+from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
 from rectune.models import _knn_kernels as K
+from rectune.models import _knn_update as U
 from rectune.models.base import Recommender
 from rectune.models.baselines import BaselineConfig, bias_fallback, fit_biases
 from rectune.training.config import TrainConfig
@@ -78,6 +91,19 @@ class KNNConfig(ConfigBase):
     sum_reg: float = Field(0.0, ge=0)
     """Added to the sum of similarities that divides the weighted deviations, pulling estimates
     from few or weak neighbours toward the base (0: Surprise; useful with centering)."""
+    weighting: Literal["none", "tfidf", "bm25"] = "none"
+    """Implicit data only: weight the interactions before the cosine as implicit's
+    ``TFIDFRecommender`` (``sqrt(w) * idf``, idf over the other side) or ``BM25Recommender``
+    (BM25 weights, similarity the plain dot product)."""
+    bm25_k1: float = Field(1.2, ge=0)
+    """BM25 saturation ``K1`` (implicit's default)."""
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    """BM25 length normalisation ``B`` (implicit's default)."""
+    implicit_neighbors: Literal["pruned", "query"] = "pruned"
+    """Implicit data: ``pruned`` keeps each entity's ``n_neighbors`` most similar ones in the
+    model and sums, for an item, the similarities of the user's items that have it as a
+    neighbour (Deshpande and Karypis 2004; implicit's ``ItemItemRecommender``); ``query``
+    sums the ``n_neighbors`` largest similarities among the user's items (Sarwar et al.)."""
     centering: Literal["none", "mean", "baseline"] = "baseline"
     """Rating estimate: weighted mean of raw ratings (KNNBasic), deviations from the means
     (KNNWithMeans) or from the baselines (KNNBaseline). Unused on implicit data."""
@@ -128,13 +154,17 @@ class _KNN(Recommender):
     rated_indptr_: np.ndarray
     rated_indices_: np.ndarray
     rated_values_: np.ndarray
+    pair_stats_: np.ndarray | None
+    pair_values_: np.ndarray | None
     _dev: np.ndarray
+
+    supported_strategies = frozenset({"l2sp", "freeze", "replay", "new_ids=neighbors"})
 
     # ------------------------------------------------------------------ training
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         cfg = self.config
         implicit = data.kind == "weight"
-        measure = self._measure(implicit)
+        self.measure_code()  # validate similarity and weighting before any work
         if implicit:
             self.user_bias_ = np.zeros(data.n_users)
             self.item_bias_ = np.zeros(data.n_items)
@@ -152,25 +182,32 @@ class _KNN(Recommender):
         self.rated_indptr_ = _indptr(ys, n_y)
         self.rated_indices_ = xs[order].astype(np.int32)
         self.rated_values_ = data.values[order]
-        vals = data.values
-        if measure == K.PEARSON_BASELINE:
-            vals = vals - self.global_mean_ - self.user_bias_[data.users]
-            vals = vals - self.item_bias_[data.items]
-        by_x = np.lexsort((ys, xs))
-        by_y = np.lexsort((xs, ys))
-        pos = np.empty(len(by_y), dtype=np.int64)
-        pos[by_y] = np.arange(len(by_y))
-        shrink = measure == K.PEARSON_BASELINE or cfg.shrink_all
+        self.pair_stats_ = self.pair_values_ = None
         with _threads(train.threads):
-            sim = K.similarity_matrix(
-                _indptr(xs, n_x), ys[by_x], vals[by_x], pos[by_x], _indptr(ys, n_y), xs[by_y],
-                vals[by_y], measure, cfg.min_support, cfg.shrinkage, shrink, _n_chunks(n_x),
-            )  # fmt: skip
-        if cfg.amplification != 1.0:
-            sim = np.copysign(np.abs(sim) ** np.float32(cfg.amplification), sim)
+            sim = U.full_similarity(self, _n_chunks(n_x))
         setattr(self, self.sim_name + "_", sim)
         self._after_load()
         logger.debug("%s: %dx%d similarity matrix", self.name, n_x, n_x)
+
+    @property
+    def pruned(self) -> bool:
+        """True when the model keeps pruned neighbourhoods (implicit data, ``pruned``)."""
+        return self.data_kind_ == "weight" and self.config.implicit_neighbors == "pruned"
+
+    def measure_code(self) -> int:
+        """The kernel code of the similarity measure for the model's data kind."""
+        implicit = self.data_kind_ == "weight"
+        weighting = self.config.weighting
+        if weighting != "none":
+            if not implicit:
+                raise ConfigError(f"weighting={weighting!r} needs implicit (weight) data")
+            if self.config.similarity not in (None, "cosine"):
+                raise ConfigError(
+                    f"weighting={weighting!r} works with similarity='cosine', "
+                    f"not {self.config.similarity!r}"
+                )
+            return K.DOT if weighting == "bm25" else K.COSINE_FULL
+        return self._measure(implicit)
 
     def _measure(self, implicit: bool) -> int:
         name = self.config.similarity
@@ -198,6 +235,75 @@ class _KNN(Recommender):
         else:
             self._dev = np.ascontiguousarray(r, dtype=np.float64)
 
+    # ------------------------------------------------------------------ updates
+    # Incremental updates and fine-tuning: see `_knn_update` for the method and its
+    # approximations. Fine-tuning merges the new rows into the neighbour lists and recomputes
+    # the touched similarities on the combined data; L2-SP shrinks them toward the parent's,
+    # ``s = (n s_new + lam s_parent) / (n + lam)`` with n the co-support, and pulls the biases
+    # toward the parent's by ridge steps. Replayed parent rows are already in the lists: they
+    # widen the refreshed rows (biases and similarities) instead of being counted twice.
+    def _grow(
+        self,
+        local: Interactions,
+        new_users: np.ndarray,
+        new_items: np.ndarray,
+        method: str,
+        strategy: Any,
+    ) -> None:
+        super()._grow(local, new_users, new_items, method, strategy)
+        n_x, n_y = U.sizes(self)
+        ptr = self.rated_indptr_
+        self.rated_indptr_ = np.concatenate([ptr, np.full(n_y + 1 - len(ptr), ptr[-1])])
+        stats = self.pair_stats_
+        if stats is not None and stats.shape[1] < n_x:
+            grown = np.zeros((stats.shape[0], n_x, n_x), dtype=stats.dtype)
+            grown[:, : stats.shape[1], : stats.shape[2]] = stats
+            self.pair_stats_ = grown
+
+    def _partial_fit(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
+    ) -> None:
+        U.ensure_stats(self)
+        U.fold_biases(self, local.users, local.items)
+        rows = U.merge_events(self, local.users, local.items, local.values)
+        with _threads(train.threads):
+            U.refresh_rows(self, rows, _n_chunks(len(rows)))
+
+    def _default_finetune_epochs(self) -> int:
+        return 1
+
+    def _finetune_begin(self, ctx: Any) -> None:
+        U.ensure_stats(self)
+
+    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+        """One closed-form sweep of the touched biases (ridge toward the parent's)."""
+        U.fold_biases(self, ctx.data.users, ctx.data.items, ctx)
+
+    def _finetune_end(self, ctx: Any) -> None:
+        d, n_new = ctx.data, ctx.n_new_rows
+        rows = U.merge_events(self, d.users[:n_new], d.items[:n_new], d.values[:n_new])
+        replayed = d.users[n_new:] if self.user_based else d.items[n_new:]
+        rows = np.union1d(rows, replayed)
+        if not ctx.is_frozen(self.sim_name):
+            lam = ctx.lam(self.sim_name)
+            with _threads(ctx.train.threads):
+                U.refresh_rows(self, rows, _n_chunks(len(rows)), lam, ctx.anchors[self.sim_name])
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The learned arrays plus, once built, the pair accumulators of incremental updates."""
+        state = super().get_state()
+        if self.pair_stats_ is not None and self.pair_values_ is not None:
+            state["_pair_stats"] = self.pair_stats_
+            state["_pair_values"] = self.pair_values_
+        return state
+
+    def set_state(
+        self, state: Mapping[str, np.ndarray], user_map: IdMap, item_map: IdMap, kind: str
+    ) -> Self:
+        self.pair_stats_ = state.get("_pair_stats")
+        self.pair_values_ = state.get("_pair_values")
+        return super().set_state(state, user_map, item_map, kind)
+
     # ------------------------------------------------------------------ scoring
     @property
     def similarity_(self) -> np.ndarray:
@@ -216,9 +322,10 @@ class _KNN(Recommender):
             bu, bi = (self.user_mean_, zeros_i) if self.user_based else (zeros_u, self.item_mean_)
         base_x, base_y = (bu, bi) if self.user_based else (bi, bu)
         cfg = self.config
+        k = self.similarity_.shape[0] if self.pruned else cfg.n_neighbors
         return (
             self.similarity_, self.rated_indptr_, self.rated_indices_, self._dev, c, base_x,
-            base_y, self.global_mean_, centering == "none", cfg.n_neighbors, cfg.min_k,
+            base_y, self.global_mean_, centering == "none", k, cfg.min_k,
             cfg.min_sim, cfg.sum_reg, self.data_kind_ == "weight",
         )  # fmt: skip
 
