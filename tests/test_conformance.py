@@ -11,11 +11,15 @@ from rectune.testing import CHECKS, two_clusters
 
 #: Small, fast hyperparameters per model so the whole matrix runs in seconds.
 FAST_PARAMS: dict[str, dict] = {
+    "ncf": {"embedding_size": 4, "layers": [8], "epochs": 2, "batch_size": 256},
     "svd": {"epochs": 5, "embedding_size": 8},
     "svdpp": {"epochs": 5, "embedding_size": 8},
     "nmf": {"epochs": 10, "embedding_size": 5},
     "bpmf": {"embedding_size": 3, "iterations": 12, "burn_in": 4, "keep": 4},
     "blend": {"members": ["baseline", {"model": "svd", "epochs": 3, "embedding_size": 4}]},
+    "als": {"embedding_size": 8, "epochs": 5, "alpha": 2.0, "reg": 0.1},
+    "bpr": {"embedding_size": 8, "epochs": 10, "learning_rate": 0.05},
+    "ease": {"reg": 10.0},
 }
 
 

@@ -21,6 +21,7 @@ MODELS: dict[str, str] = {
     "als": "als:ALS",
     "bpr": "bpr:BPR",
     "ease": "ease:EASE",
+    "ncf": "ncf:NCF",
     "blend": "blend:Blend",
 }
 

@@ -234,6 +234,14 @@ class Recommender(ABC):
 
         raise ConfigError(f"{self.name} does not support partial_fit")
 
+    def _snapshot_state(self) -> dict[str, Any]:
+        """A copy of the learned state (early stopping keeps the best epoch's)."""
+        return {name: np.array(getattr(self, name + "_"), copy=True) for name in self.state_names}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name + "_", value)
+
     def _invalidate_caches(self) -> None:
         """Rebuild every cache derived from the state; the one place updates call."""
         self._after_load()

@@ -318,14 +318,14 @@ def run_finetune(
             score = _validation_score(model, validation, train.validation_metric)
             history.append(score)
             if best is None or score < best[0]:
-                best, stale = (score, _snapshot(model)), 0
+                best, stale = (score, model._snapshot_state()), 0
             else:
                 stale += 1
                 if stale >= (train.early_stopping or 0):
                     logger.debug("early stop after epoch %d", epoch + 1)
                     break
     if best is not None:
-        _restore(model, best[1])
+        model._restore_state(best[1])
     model._finetune_end(ctx)
     model._invalidate_caches()
     model.fit_info_ = {
@@ -377,12 +377,3 @@ def _validation_score(model: Recommender, val: Interactions, metric: str) -> flo
     if metric != "rmse":
         raise ConfigError(f"early stopping supports validation_metric rmse or mae, not {metric!r}")
     return float(np.sqrt(np.mean(err**2)))
-
-
-def _snapshot(model: Recommender) -> dict[str, np.ndarray]:
-    return {name: np.array(getattr(model, name + "_"), copy=True) for name in model.state_names}
-
-
-def _restore(model: Recommender, state: dict[str, np.ndarray]) -> None:
-    for name, value in state.items():
-        setattr(model, name + "_", value)
