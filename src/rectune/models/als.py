@@ -94,6 +94,7 @@ class ALS(Recommender):
         from rectune.models.svd import numba_threads
 
         cfg = self.config
+        self._gram_cache = None
         rng = np.random.default_rng(train.seed)
         k = cfg.embedding_size
         std = np.float32(cfg.init_std)
@@ -149,9 +150,9 @@ class ALS(Recommender):
             return
         own = self.user_factors_ if side == "user" else self.item_factors_
         other = self.item_factors_ if side == "user" else self.user_factors_
-        other64 = other.astype(np.float64)
-        gram = other64.T @ other64
+        gram = self._item_gram() if side == "user" else _gram(other)
         x0 = own if anchor is None else anchor
+        before = own[rows].astype(np.float64) if side == "item" else None
         with numba_threads(threads):
             als_solve_rows(
                 *matrix,
@@ -164,6 +165,32 @@ class ALS(Recommender):
                 x0,
                 rows.astype(np.int64),
             )
+        if before is not None:
+            self._update_item_gram(rows, before)
+
+    def _item_gram(self) -> np.ndarray:
+        """``Y^T Y`` of the item factors, cached across user solves (as implicit's ``YtY``)."""
+        cache = getattr(self, "_gram_cache", None)
+        if cache is None or cache[1] != len(self.item_factors_):
+            self._gram_cache = (_gram(self.item_factors_), len(self.item_factors_))
+        return self._gram_cache[0]
+
+    def _update_item_gram(self, rows: np.ndarray, before: np.ndarray) -> None:
+        """Keep the cached Gram matrix exact after re-solving some item rows (rank updates)."""
+        cache = getattr(self, "_gram_cache", None)
+        if cache is None:
+            return
+        gram, n_rows = cache
+        old = before[rows < n_rows]  # rows added since the Gram was computed were not in it
+        after = self.item_factors_[rows].astype(np.float64)
+        gram = gram - old.T @ old + after.T @ after
+        self._gram_cache = (gram, len(self.item_factors_))
+
+    def _invalidate_caches(self) -> None:
+        """Drop the Gram cache unless the last update kept it exact (`_update_item_gram`)."""
+        if not getattr(self, "_gram_exact", False):
+            self._gram_cache = None
+        self._gram_exact = False
 
     def _partial_fit(
         self,
@@ -173,11 +200,12 @@ class ALS(Recommender):
         train: TrainConfig,
     ) -> None:
         """Fold-in: exact solves of the touched (or new) items, then the touched users."""
-        by_user = _csr32(self.seen_)
-        by_item = _csr32(self.seen_.T.tocsr())
         items = np.unique(local.items) if self.config.fold_in_items == "touched" else new_items
-        self._solve("item", by_item, items, 0.0, None, train.threads)
-        self._solve("user", by_user, np.unique(local.users), 0.0, None, train.threads)
+        if len(items):
+            by_item = _csr32(self.seen_.T.tocsr())
+            self._solve("item", by_item, items, 0.0, None, train.threads)
+        self._solve("user", _csr32(self.seen_), np.unique(local.users), 0.0, None, train.threads)
+        self._gram_exact = True  # user solves leave item factors (and their Gram) unchanged
 
     def _finetune_begin(self, ctx: Any) -> None:
         d = ctx.data
@@ -204,6 +232,11 @@ class ALS(Recommender):
             anchor = ctx.anchors["user_factors"]
             lam = ctx.lam("user_factors")
             self._solve("user", ctx.extra["by_user"], ctx.extra["users"], lam, anchor, th)
+
+
+def _gram(factors: np.ndarray) -> np.ndarray:
+    f64 = factors.astype(np.float64)
+    return f64.T @ f64
 
 
 def _csr32(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
