@@ -38,6 +38,9 @@ FINETUNE: dict[str, tuple[str, dict]] = {
     "svd": ("plain", {"epochs": 1, "learning_rate": 0.02}),
     "svdpp": ("plain", {"epochs": 1, "learning_rate": 0.02}),
     "baseline": ("l2sp=100", {}),
+    # ALS: two anchored sweeps over the touched rows (its own 15 would cost a retrain).
+    "als": ("l2sp=0.1", {"epochs": 2}),
+    "bpr": ("l2sp=0.1", {"epochs": 2}),
 }
 DEFAULT_FINETUNE = ("l2sp=0.1;replay=1", {})
 

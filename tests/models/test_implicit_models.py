@@ -90,7 +90,11 @@ def test_als_fold_in_new_items_only_leaves_known_items() -> None:
 
 
 def test_als_finetune_l2sp_is_ridge_toward_parent() -> None:
-    """One fine-tune sweep with frozen items: each touched user solves the anchored ridge."""
+    """One fine-tune sweep with frozen items: each touched user solves the anchored ridge.
+
+    Confidences come from the user's whole row as the model now knows it (old rows plus the
+    new ones): re-solving on the new rows alone made users forget their history.
+    """
     data = _weights()
     m = ALS(embedding_size=3, epochs=4, alpha=1.0, reg=0.1).fit(data)
     parent = m.user_factors_.astype(float).copy()
@@ -99,8 +103,10 @@ def test_als_finetune_l2sp_is_ridge_toward_parent() -> None:
     Y = m.item_factors_.astype(float)
     for u, items in ((0, [2, 4]), (1, [6])):
         idx = m.user_map_.index_of([u])[0]
+        row = m.seen_[idx]
+        assert set(m.item_map_.index_of(items)) <= set(row.indices)
         c = np.zeros(len(Y))
-        c[m.item_map_.index_of(items)] = 1.0
+        c[row.indices] = 1.0 * np.abs(row.data)  # alpha = 1
         A = Y.T @ ((1 + c)[:, None] * Y) + (0.1 + 5.0) * np.eye(3)
         x = np.linalg.solve(A, Y.T @ ((1 + c) * (c > 0)) + 5.0 * parent[idx])
         np.testing.assert_allclose(m.user_factors_[idx], x, rtol=1e-4, atol=1e-5)

@@ -208,21 +208,21 @@ class ALS(Recommender):
         self._gram_exact = True  # user solves leave item factors (and their Gram) unchanged
 
     def _finetune_begin(self, ctx: Any) -> None:
+        """Rows to re-solve: those the fine-tune data touch; their confidences: all seen data.
+
+        An ALS row is a closed-form function of its whole interaction row, so continued
+        training re-solves the touched rows over everything the model has seen (the new rows
+        are already merged in), pulled toward the parent by L2-SP; solving on the new rows alone
+        would make each touched user forget their history.
+        """
         d = ctx.data
-        shape = (len(self.user_map_), len(self.item_map_))
-        m = sp.csr_matrix((d.values, (d.users, d.items)), shape=shape)
-        m.sum_duplicates()
-        ctx.extra["by_user"] = _csr32(m)
-        ctx.extra["by_item"] = _csr32(m.T.tocsr())
+        ctx.extra["by_user"] = _csr32(self.seen_)
+        ctx.extra["by_item"] = _csr32(self.seen_.T.tocsr())
         ctx.extra["users"] = np.unique(d.users)
         ctx.extra["items"] = np.unique(d.items)
 
     def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
-        """One ALS sweep over the rows the data touch, ridge toward the parent (L2-SP).
-
-        The fine-tune data alone define the confidences (plain continued training); every other
-        item (user) still counts as an implicit negative through the Gram matrix.
-        """
+        """One ALS sweep over the rows the data touch, ridge toward the parent (L2-SP)."""
         th = ctx.train.threads
         if not ctx.is_frozen("item_factors"):
             anchor = ctx.anchors["item_factors"]
