@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from _common import data_dir, machine
 
+from rectune.config import parse_overrides
 from rectune.data.loaders import load
 from rectune.errors import ConfigError
 from rectune.online.stream import replay
@@ -104,10 +105,13 @@ def run(args: argparse.Namespace) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         found: dict[str, dict] = {}
-        for name in args.models.split(","):
+        for spec in args.models.split(","):
+            # "als:fold_in_items=new" runs a model with extra hyperparameters.
+            name, _, extra = spec.partition(":")
             ranking = name in RANKING_MODELS
             metric = "ndcg@10" if ranking else "rmse"
-            params = (RANKING_MODELS if ranking else RATING_MODELS).get(name, {})
+            params = dict((RANKING_MODELS if ranking else RATING_MODELS).get(name, {}))
+            params.update(parse_overrides(extra.split(";")) if extra else {})
             d = data.binarize() if ranking else data
             strat, train_opts = FINETUNE.get(name, DEFAULT_FINETUNE)
             res = {}
@@ -139,10 +143,11 @@ def run(args: argparse.Namespace) -> str:
                     res[mode] = (r.pooled[metric], r.total_update_seconds)
                 except (ConfigError, NotImplementedError, ImportError) as exc:
                     res[mode] = None
-                    print(f"{ds} {name} {mode}: n/a ({exc})")
-                print(f"{ds} {name} {mode}: {res[mode]}", flush=True)
-            lines.append(_row(name, metric, res, higher_better=ranking))
-            found[name] = res
+                    print(f"{ds} {spec} {mode}: n/a ({exc})")
+                print(f"{ds} {spec} {mode}: {res[mode]}", flush=True)
+            label = name if not extra else f"{name} ({extra})"
+            lines.append(_row(label, metric, res, higher_better=ranking))
+            found[spec] = res
         if not args.no_surprise:
             sur = surprise_stream(data, args.initial_fraction, args.chunks, args.seed)
             lines.append(
