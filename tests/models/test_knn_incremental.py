@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from rectune import Interactions
 from rectune.errors import ConfigError
 from rectune.models.knn import ItemKNN, UserKNN
+from rectune.testing import INCREMENTAL_CHECKS, low_rank
 from rectune.training.config import TrainConfig
 
 
@@ -97,7 +98,7 @@ def test_incremental_is_cheaper_than_refit_work() -> None:
     items = rng.integers(0, 100, size=600)
     data = Interactions.from_raw(users, items, np.ones(600), np.arange(600), kind="weight")
     old, new = _halves(data, 0.95)
-    model = ItemKNN().fit(old).partial_fit(new.subset(np.arange(1)))
+    model = ItemKNN(implicit_neighbors="query").fit(old).partial_fit(new.subset(np.arange(1)))
     stats = model.pair_stats_
     assert stats is not None and stats.dtype == np.float32
     assert stats.shape == (2, len(model.item_map_), len(model.item_map_))
@@ -105,6 +106,25 @@ def test_incremental_is_cheaper_than_refit_work() -> None:
     model.partial_fit(new.subset(np.arange(1, 2)))
     changed = np.flatnonzero((model.similarity_ != before[: len(before)]).any(axis=0))
     assert len(changed) < len(model.item_map_)
+
+
+def test_pruned_update_keeps_no_dense_state() -> None:
+    """Pruned neighbourhoods: a sparse table, no accumulators; an update rewrites only the
+    rows co-occurring with the touched items."""
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(300), 3)
+    items = rng.integers(0, 150, size=900)
+    data = Interactions.from_raw(users, items, np.ones(900), np.arange(900), kind="weight")
+    old, new = _halves(data, 0.95)
+    model = ItemKNN(n_neighbors=4).fit(old)
+    assert model.item_similarity_.shape == (len(model.item_map_), 4)
+    assert model.neighbors_ is not None and model.neighbors_.dtype == np.int32
+    before = model.item_similarity_.copy(), model.neighbors_.copy()
+    model.partial_fit(new.subset(np.arange(1)))
+    assert model.pair_stats_ is None
+    n = len(before[0])
+    changed = (model.item_similarity_[:n] != before[0]) | (model.neighbors_[:n] != before[1])
+    assert 0 < changed.any(axis=1).sum() < n
 
 
 def test_finetune_l2sp_shrinks_toward_parent() -> None:
@@ -198,3 +218,26 @@ def test_partial_fit_implicit_new_user_and_item() -> None:
     ids, scores = model.recommend([999], n=3)
     assert not {0, 1, 2} & set(ids[0][np.isfinite(scores[0])].tolist())
     assert model.similarity_.shape == (data.n_items + 1,) * 2
+
+
+@pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
+@pytest.mark.parametrize("check", sorted(INCREMENTAL_CHECKS))
+def test_pruned_implicit_passes_incremental_checks(cls, check) -> None:
+    """The sparse neighbour table honours every fine-tune/update check (implicit data)."""
+    data = low_rank(n_users=50, n_items=40, density=0.4).binarize()
+    INCREMENTAL_CHECKS[check](lambda: cls(n_neighbors=5), data)
+
+
+@pytest.mark.parametrize("cls", [UserKNN, ItemKNN])
+def test_pruned_save_load_and_pair_scores(cls, tmp_path) -> None:
+    data = _ratings(12, kind="weight")
+    model = cls(n_neighbors=4, min_k=2).fit(data)
+    model.save(str(tmp_path / "m"))
+    loaded = cls.load(str(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.neighbors_, model.neighbors_)
+    users = np.arange(data.n_users)
+    full = model.score_users_indices(users)
+    # the pair kernel agrees with the full-catalogue kernel, and both with the dense view
+    uu, ii = np.repeat(users, data.n_items), np.tile(np.arange(data.n_items), data.n_users)
+    np.testing.assert_allclose(model._score_pairs(uu, ii), full.ravel(), atol=1e-9)
+    np.testing.assert_array_equal(loaded.score_users_indices(users), full)

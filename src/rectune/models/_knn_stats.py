@@ -1,11 +1,13 @@
-"""Numba kernels for pruned (implicit) item-kNN and incremental kNN similarities.
+"""Numba kernels for pruned (implicit) kNN and incremental kNN similarities.
 
 Pruned neighbourhoods follow Deshpande and Karypis 2004 ("Item-based top-N recommendation
 algorithms"), as implicit's ``ItemItemRecommender``: each ``x`` keeps its ``k`` most similar
-other ``x``'s. For item-kNN the stored matrix is transposed (``sim[j, i]`` holds ``s_ij`` when
-``j`` is one of ``i``'s neighbours: a user's items vote with their own neighbourhoods); for
-user-kNN row ``u`` holds ``u``'s neighbours. The scoring kernels of `_knn_kernels` then read
-row ``x`` as usual, summing every qualifying entry.
+other ``x``'s in a fixed-width neighbour table (``nbr[x, t]`` the index, ``val[x, t]`` the
+float32 similarity, best first, -1/0 padding: a CSR with equal row lengths), built per row by a
+sparse co-occurrence kernel (`pruned_rows`) that never materialises the ``n_x**2`` matrix.
+For item-kNN a user's items vote with their own neighbourhoods (the score of ``i`` sums ``s_ji``
+over the user's items ``j`` that keep ``i``; implicit's ``user_items @ similarity``); for
+user-kNN the user's neighbours vote for their items. The diagonal counts as similarity 1.
 
 Incremental updates keep dense float32 pair accumulators ``stats[k, a, b]``: ``k = 0`` the
 co-rated count, 1 the sum of products, 2 the sum of ``r_a**2`` over the co-rated entries (row
@@ -21,108 +23,229 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from rectune.models._knn_kernels import _kth_largest, inv_norm, sim_value
+from rectune.models._knn_kernels import JACCARD, sim_value
 
 
-@njit(cache=True)
-def keep_top(row, cand, nc, k, tmp, out):  # pragma: no cover - jit
-    """Indices of the ``k`` largest ``row[cand[:nc]]`` into ``out``; returns how many.
+@njit(cache=True, inline="always")
+def _better(s, j, s2, j2):  # pragma: no cover - jit
+    """Whether (s, j) ranks before (s2, j2): larger similarity, then lower index."""
+    return s > s2 or (s == s2 and j < j2)
 
-    Ties at the threshold go to the lower index, so the kept set does not depend on the order
-    of ``cand`` (the full and the incremental kernels agree exactly).
-    """
-    if nc <= k:
-        for t in range(nc):
-            out[t] = cand[t]
-        return nc
-    for t in range(nc):
-        tmp[t] = row[cand[t]]
-    thr = _kth_largest(tmp, nc, k)
-    m = 0
-    nt = 0
-    for t in range(nc):
-        if row[cand[t]] == thr:
-            nt += 1
-    ties = np.empty(nt, dtype=np.int64)
-    nt = 0
-    for t in range(nc):
-        v = row[cand[t]]
-        if v > thr:
-            out[m] = cand[t]
-            m += 1
-        elif v == thr:
-            ties[nt] = cand[t]
-            nt += 1
-    ties.sort()
-    for t in range(k - m):
-        out[m + t] = ties[t]
-    return k
+
+@njit(cache=True, inline="always")
+def _sift_down(hs, hj, n, i):  # pragma: no cover - jit
+    """Restore the heap below ``i``; the root is the worst kept entry (see `_better`)."""
+    while True:
+        a = 2 * i + 1
+        if a >= n:
+            return
+        b = a + 1
+        if b < n and _better(hs[a], hj[a], hs[b], hj[b]):
+            a = b
+        if not _better(hs[i], hj[i], hs[a], hj[a]):
+            return
+        hs[i], hs[a] = hs[a], hs[i]
+        hj[i], hj[a] = hj[a], hj[i]
+        i = a
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def similarity_pruned(
-    x_indptr, x_indices, x_vals, y_indptr, y_indices, y_vals,
-    measure, min_support, shrinkage, shrink, k, transpose, n_chunks,
+def pruned_rows(
+    rows, x_indptr, x_indices, x_vals, y_indptr, y_indices, y_vals, count, norm,
+    measure, min_support, shrink, shrinkage, amp, lam, par_nbr, par_val, nbr, val, n_chunks,
 ):  # fmt: skip  # pragma: no cover - jit
-    """Top-``k`` similarity of every x (implicit measures: co-count and products).
+    """Write the top-``k`` neighbour table rows ``nbr[x]``, ``val[x]`` of every ``x`` in ``rows``.
 
-    Row ``xi`` is owned by one thread, which accumulates the statistics of ``xi`` with every
-    co-occurring ``xj`` in a dense per-thread row, keeps the ``k`` best and writes row ``xi``
-    (column ``xi`` if ``transpose``).
+    Row ``x`` is owned by one thread, which walks the y's of ``x`` (x-major CSR ``x_*``) and,
+    for each, the other x's of that y (y-major CSR ``y_*``), accumulating co-counts and sums of
+    products in dense per-thread scratch rows (a sparse accumulator, as implicit's
+    ``all_pairs_knn``: never ``n_x**2`` memory). The similarities of the co-occurring x's go
+    through `sim_value` (index-ordered, so ``s(a, b)`` is bit-identical from either side),
+    ``amp`` (case amplification) and, with ``lam > 0``, L2-SP toward the parent table
+    ``par_nbr``/``par_val``: ``s = (n s + lam s_parent) / (n + lam)``, n the co-count. A heap
+    keeps the ``k = nbr.shape[1]`` largest non-zero ones, written best first (ties: lower index
+    first); unused slots hold index -1 and value 0. ``count``, ``norm`` (inverse norms): per x.
     """
     n_x = len(x_indptr) - 1
-    sim = np.zeros((n_x, n_x), dtype=np.float32)
-    count = np.zeros(n_x, dtype=np.float64)
-    norm2 = np.zeros(n_x, dtype=np.float64)
-    for x in range(n_x):
-        count[x] = x_indptr[x + 1] - x_indptr[x]
-        for p in range(x_indptr[x], x_indptr[x + 1]):
-            norm2[x] += x_vals[p] * x_vals[p]
-    inv_norm(norm2)
+    k = nbr.shape[1]
+    need_cnt = measure == JACCARD or min_support > 1 or shrink or lam > 0.0
     for c in prange(n_chunks):
-        cnt = np.zeros(n_x)
+        cnt = np.zeros(n_x if need_cnt else 1)
         prod = np.zeros(n_x)
-        row = np.zeros(n_x, dtype=np.float32)
+        par = np.zeros(n_x if lam > 0.0 else 1)
+        mark = np.full(n_x, -1, dtype=np.int64)
         touched = np.empty(n_x, dtype=np.int64)
-        tmp = np.empty(n_x, dtype=np.float64)
-        kept = np.empty(n_x, dtype=np.int64)
-        for xi in range(c, n_x, n_chunks):
-            sim[xi, xi] = 1.0
+        hs = np.empty(k, dtype=np.float32)
+        hj = np.empty(k, dtype=np.int64)
+        for r in range(c, len(rows), n_chunks):
+            xi = rows[r]
+            mark[xi] = xi
             nt = 0
             for p in range(x_indptr[xi], x_indptr[xi + 1]):
                 y = x_indices[p]
                 ri = x_vals[p]
                 for q in range(y_indptr[y], y_indptr[y + 1]):
                     xj = y_indices[q]
-                    if xj == xi:
-                        continue
-                    if cnt[xj] == 0.0:
+                    if mark[xj] != xi:
+                        mark[xj] = xi
                         touched[nt] = xj
                         nt += 1
-                    cnt[xj] += 1.0
                     prod[xj] += ri * y_vals[q]
-            nc = 0
+                    if need_cnt:
+                        cnt[xj] += 1.0
+            prod[xi] = 0.0  # the diagonal was accumulated too (cheaper than a test)
+            if need_cnt:
+                cnt[xi] = 0.0
+            if lam > 0.0:
+                for t in range(par_nbr.shape[1]):
+                    xj = par_nbr[xi, t]
+                    if xj < 0:
+                        break
+                    par[xj] = par_val[xi, t]
+                    if mark[xj] != xi:
+                        mark[xj] = xi
+                        touched[nt] = xj
+                        nt += 1
+            m = 0
             for t in range(nt):
                 xj = touched[t]
+                lo, hi = (xi, xj) if xi < xj else (xj, xi)
+                n = cnt[xj] if need_cnt else 1.0
                 s = sim_value(
-                    measure, cnt[xj], prod[xj], 0.0, 0.0, 0.0, 0.0, count[xi], count[xj],
-                    norm2[xi], norm2[xj], min_support, shrink, shrinkage,
+                    measure, n, prod[xj], 0.0, 0.0, 0.0, 0.0, count[lo], count[hi], norm[lo],
+                    norm[hi], min_support, shrink, shrinkage,
                 )  # fmt: skip
-                row[xj] = s
-                if row[xj] != 0.0:
-                    touched[nc] = xj
-                    nc += 1
-                cnt[xj] = 0.0
                 prod[xj] = 0.0
-            m = keep_top(row, touched, nc, k, tmp, kept)
-            for t in range(m):
-                if transpose:
-                    sim[kept[t], xi] = row[kept[t]]
-                else:
-                    sim[xi, kept[t]] = row[kept[t]]
-            for t in range(nc):
-                row[touched[t]] = 0.0
-    return sim
+                if need_cnt:
+                    cnt[xj] = 0.0
+                if amp != 1.0:
+                    s = np.float64(np.float32(s))
+                    s = np.sign(s) * np.abs(s) ** amp
+                if lam > 0.0:
+                    s = (n * np.float64(np.float32(s)) + lam * par[xj]) / (n + lam)
+                    par[xj] = 0.0
+                s32 = np.float32(s)
+                if s32 == 0.0:
+                    continue
+                if m < k:  # grow the heap: sift the new entry up
+                    i = m
+                    m += 1
+                    while i > 0:
+                        up = (i - 1) // 2
+                        if not _better(hs[up], hj[up], s32, xj):
+                            break
+                        hs[i], hj[i] = hs[up], hj[up]
+                        i = up
+                    hs[i], hj[i] = s32, xj
+                elif _better(s32, xj, hs[0], hj[0]):
+                    hs[0], hj[0] = s32, xj
+                    _sift_down(hs, hj, m, 0)
+            for t in range(k - 1, -1, -1):  # pop the worst into the last slot
+                if t >= m:
+                    nbr[xi, t] = -1
+                    val[xi, t] = 0.0
+                    continue
+                nbr[xi, t] = hj[0]
+                val[xi, t] = hs[0]
+                hs[0], hj[0] = hs[t], hj[t]
+                _sift_down(hs, hj, t, 0)
+
+
+@njit(cache=True)
+def cooccurring(rows, x_indptr, x_indices, y_indptr, y_indices):  # pragma: no cover - jit
+    """Sorted x's sharing a y with any of ``rows``, ``rows`` included."""
+    n_x = len(x_indptr) - 1
+    mark = np.zeros(n_x, dtype=np.bool_)
+    done = np.zeros(len(y_indptr) - 1, dtype=np.bool_)
+    for xi in rows:
+        mark[xi] = True
+        for p in range(x_indptr[xi], x_indptr[xi + 1]):
+            y = x_indices[p]
+            if done[y]:
+                continue
+            done[y] = True
+            for q in range(y_indptr[y], y_indptr[y + 1]):
+                mark[y_indices[q]] = True
+    return np.flatnonzero(mark)
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def score_pruned_users(
+    users, n_items, user_based, nbr, val, rated_indptr, rated_indices, x_indptr, x_indices,
+    min_k, min_sim,
+):  # fmt: skip  # pragma: no cover - jit
+    """Scores of every item for each user from the neighbour table: ``(len(users), n_items)``.
+
+    Item-kNN: each of the user's items ``j`` (``rated_*``, y-major) adds 1 to itself (the
+    diagonal) and ``s_ji`` to each of its neighbours ``i``. User-kNN: the user (1) and each of
+    its neighbours ``v`` (``s_uv``) add to every item of theirs (``x_*``, x-major). Only
+    similarities above ``min_sim`` count; items with fewer than ``min_k`` of them score 0.
+    """
+    out = np.zeros((len(users), n_items), dtype=np.float64)
+    k = nbr.shape[1]
+    for r in prange(len(users)):
+        u = users[r]
+        hits = np.zeros(n_items, dtype=np.int64)
+        if user_based:
+            for t in range(-1, k):
+                v = u if t < 0 else nbr[u, t]
+                s = 1.0 if t < 0 else np.float64(val[u, t])
+                if v < 0:
+                    break
+                if s > min_sim:
+                    for p in range(x_indptr[v], x_indptr[v + 1]):
+                        out[r, x_indices[p]] += s
+                        hits[x_indices[p]] += 1
+        else:
+            for q in range(rated_indptr[u], rated_indptr[u + 1]):
+                j = rated_indices[q]
+                if 1.0 > min_sim:
+                    out[r, j] += 1.0
+                    hits[j] += 1
+                for t in range(k):
+                    i = nbr[j, t]
+                    if i < 0:
+                        break
+                    s = np.float64(val[j, t])
+                    if s > min_sim:
+                        out[r, i] += s
+                        hits[i] += 1
+        if min_k > 1:
+            for i in range(n_items):
+                if hits[i] < min_k:
+                    out[r, i] = 0.0
+    return out
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def score_pruned_pairs(
+    xs, ys, user_based, nbr, val, rated_indptr, rated_indices, min_k, min_sim
+):  # pragma: no cover - jit
+    """Scores of (x, y) pairs: the similarities to ``x`` of the x's in row ``y`` (see above)."""
+    out = np.zeros(len(xs), dtype=np.float64)
+    k = nbr.shape[1]
+    for p in prange(len(xs)):
+        x, y = xs[p], ys[p]
+        total = 0.0
+        hits = 0
+        for q in range(rated_indptr[y], rated_indptr[y + 1]):
+            x2 = rated_indices[q]
+            s = 0.0
+            if x2 == x:
+                s = 1.0
+            else:
+                a, b = (x, x2) if user_based else (x2, x)
+                for t in range(k):
+                    if nbr[a, t] < 0:
+                        break
+                    if nbr[a, t] == b:
+                        s = np.float64(val[a, t])
+                        break
+            if s > min_sim:
+                total += s
+                hits += 1
+        out[p] = total if hits >= min_k else 0.0
+    return out
 
 
 @njit(cache=True)
@@ -194,31 +317,3 @@ def rows_from_stats(
                 shrink, shrinkage,
             )  # fmt: skip
     return out
-
-
-@njit(cache=True, parallel=True)
-def write_pruned(sim, full_rows, rows, k, transpose):  # pragma: no cover - jit
-    """Write the top-``k`` of each full row ``rows[r]`` as row (``transpose``: column)."""
-    n_x = sim.shape[0]
-    for r in prange(len(rows)):
-        xi = rows[r]
-        row = full_rows[r]
-        cand = np.empty(n_x, dtype=np.int64)
-        tmp = np.empty(n_x, dtype=np.float64)
-        kept = np.empty(n_x, dtype=np.int64)
-        nc = 0
-        for j in range(n_x):
-            if transpose:
-                sim[j, xi] = 0.0
-            else:
-                sim[xi, j] = 0.0
-            if j != xi and row[j] != 0.0:
-                cand[nc] = j
-                nc += 1
-        sim[xi, xi] = 1.0
-        m = keep_top(row, cand, nc, k, tmp, kept)
-        for t in range(m):
-            if transpose:
-                sim[kept[t], xi] = row[kept[t]]
-            else:
-                sim[xi, kept[t]] = row[kept[t]]

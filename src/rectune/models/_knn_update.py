@@ -10,8 +10,11 @@ measure: memory ``4 * n_stats * n_x**2`` bytes, e.g. 34 MB for the 1,682 items o
 100K with cosine, 1.1 GB for 9,742 items) and the value each rating contributed,
 ``m.pair_values_``. They are built at the first update from the neighbour lists (as costly as a
 refit, once) and saved with the model from then on. An update subtracts the contribution of
-replaced ratings, adds the new ones, and recomputes only the similarity rows it touched (for
-pruned neighbourhoods also the rows whose top-k may have changed).
+replaced ratings, adds the new ones, and recomputes only the similarity rows it touched.
+Pruned neighbourhoods (implicit data) keep no accumulators: an update recomputes, with the fit's
+sparse kernel, the table rows of the touched x's and of every x co-occurring with one (their
+top-k may have moved), so the result is bit-identical to a refit; its cost is that share of a
+refit (with popular touched items, most of it).
 
 Approximations, by design: with ``pearson_baseline`` the accumulated values are baseline
 residuals ``r - mu - b_u - b_i`` with the biases of the time they were added; folding in new
@@ -27,9 +30,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
+from rectune.errors import ConfigError
 from rectune.models import _knn_kernels as K
 from rectune.models import _knn_stats as S
 from rectune.models._kernels import als_bias_rows
@@ -40,6 +45,62 @@ if TYPE_CHECKING:
 #: Pair statistics each measure needs (co-count, products, squares, sums).
 N_STATS = {K.COSINE: 3, K.MSD: 3, K.PEARSON: 4, K.PEARSON_BASELINE: 3, K.JACCARD: 1}
 N_STATS.update({K.COSINE_FULL: 2, K.DOT: 2})
+
+
+_RATING_MEASURES = {
+    "cosine": K.COSINE,
+    "msd": K.MSD,
+    "pearson": K.PEARSON,
+    "pearson_baseline": K.PEARSON_BASELINE,
+    "jaccard": K.JACCARD,
+}
+_IMPLICIT_MEASURES = {"cosine": K.COSINE_FULL, "jaccard": K.JACCARD}
+
+
+def measure_code(m: _KNN) -> int:
+    """The kernel code of the model's similarity measure (validates the configuration)."""
+    implicit = m.data_kind_ == "weight"
+    weighting, name = m.config.weighting, m.config.similarity
+    if weighting != "none":
+        if not implicit:
+            raise ConfigError(f"weighting={weighting!r} needs implicit (weight) data")
+        if name not in (None, "cosine"):
+            raise ConfigError(
+                f"weighting={weighting!r} works with similarity='cosine', not {name!r}"
+            )
+        return K.DOT if weighting == "bm25" else K.COSINE_FULL
+    if not implicit:
+        return _RATING_MEASURES[name or "pearson_baseline"]
+    name = name or "cosine"
+    if name not in _IMPLICIT_MEASURES:
+        raise ConfigError(
+            f"similarity={name!r} needs ratings; implicit (weight) data supports "
+            f"{sorted(_IMPLICIT_MEASURES)}"
+        )
+    return _IMPLICIT_MEASURES[name]
+
+
+def dense_view(m: _KNN) -> np.ndarray:
+    """The pruned neighbour table as a dense float32 matrix (see `_KNN.similarity_`)."""
+    assert m.neighbors_ is not None
+    val = getattr(m, m.sim_name + "_")
+    dense = np.eye(len(val), dtype=np.float32)
+    rows, slots = np.nonzero(m.neighbors_ >= 0)
+    cols = m.neighbors_[rows, slots]
+    dense[(rows, cols) if m.user_based else (cols, rows)] = val[rows, slots]
+    return dense
+
+
+def grow_table(m: _KNN, n_x: int) -> None:
+    """Empty neighbour-table rows for new x's (wider while ``n_neighbors`` exceeds n_x - 1)."""
+    assert m.neighbors_ is not None
+    nbr, val = m.neighbors_, getattr(m, m.sim_name + "_")
+    shape = (n_x, max(table_width(m, n_x), nbr.shape[1]))
+    m.neighbors_ = np.full(shape, -1, dtype=np.int32)
+    m.neighbors_[: nbr.shape[0], : nbr.shape[1]] = nbr
+    grown = np.zeros(shape, dtype=np.float32)
+    grown[: nbr.shape[0], : nbr.shape[1]] = val
+    setattr(m, m.sim_name + "_", grown)
 
 
 def sizes(m: _KNN) -> tuple[int, int]:
@@ -80,6 +141,35 @@ def _indptr(rows: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _means(index: np.ndarray, values: np.ndarray, n: int, default: float) -> np.ndarray:
+    """Mean value per index (``default`` where an index has no rows)."""
+    counts = np.bincount(index, minlength=n)
+    sums = np.bincount(index, weights=values, minlength=n)
+    out = np.full(n, default)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def n_chunks(n: int) -> int:
+    """Work units for the parallel kernels: a few per thread, never more than the rows."""
+    return max(1, min(n, 8 * numba.get_num_threads()))
+
+
+class threads:
+    """Context manager limiting numba's threads (``TrainConfig.threads``; 0 keeps them all)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = min(n, numba.config.NUMBA_NUM_THREADS) if n > 0 else 0
+        self.saved = numba.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.n:
+            numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        numba.set_num_threads(self.saved)
+
+
 def _options(m: _KNN) -> tuple[int, int, bool]:
     measure = m.measure_code()
     min_sprt = m.config.min_support
@@ -95,7 +185,63 @@ def amplify(m: _KNN, a: np.ndarray) -> np.ndarray:
 
 
 def full_similarity(m: _KNN, n_chunks: int) -> np.ndarray:
-    """The whole similarity matrix from the neighbour lists (what `fit` stores)."""
+    """The dense similarity matrix from the neighbour lists (ratings, ``query`` mode)."""
+    xs, ys, vals = lists(m)
+    vals = stat_values(m, xs, ys, vals)
+    n_x, n_y = sizes(m)
+    measure, _, shrink = _options(m)
+    cfg = m.config
+    by_x = np.lexsort((ys, xs))
+    by_y = np.lexsort((xs, ys))
+    pos = np.empty(len(by_y), dtype=np.int64)
+    pos[by_y] = np.arange(len(by_y))
+    sim = K.similarity_matrix(
+        _indptr(xs, n_x), ys[by_x], vals[by_x], pos[by_x], _indptr(ys, n_y), xs[by_y],
+        vals[by_y], measure, cfg.min_support, cfg.shrinkage, shrink, n_chunks,
+    )  # fmt: skip
+    return amplify(m, sim)
+
+
+def table_width(m: _KNN, n_x: int) -> int:
+    """Slots per row of the neighbour table: ``n_neighbors``, at most the other x's."""
+    return max(1, min(m.config.n_neighbors, n_x - 1))
+
+
+def fit_pruned(m: _KNN, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour table ``(nbr, val)`` of every x from the neighbour lists (sparse)."""
+    n_x, _ = sizes(m)
+    w = table_width(m, n_x)
+    nbr, val = np.full((n_x, w), -1, dtype=np.int32), np.zeros((n_x, w), dtype=np.float32)
+    _pruned_rows(m, np.arange(n_x), nbr, val, n_chunks)
+    return nbr, val
+
+
+def refresh_pruned(
+    m: _KNN, rows: np.ndarray, n_chunks: int, lam: float = 0.0, anchor: Any = None
+) -> None:
+    """Recompute the table rows whose top-k may have changed after the lists changed.
+
+    Those are the touched ``rows`` and every x co-occurring with one (one of its similarities
+    moved: a new co-occurrence or a new norm); with ``weighting`` every row (the weights are
+    global). ``anchor`` is the parent ``(nbr, val)`` for L2-SP (``lam > 0``), applied to the
+    whole similarity row before pruning.
+    """
+    nbr, val = m.neighbors_, getattr(m, m.sim_name + "_")
+    if m.config.weighting != "none":
+        rows = np.arange(len(nbr))
+    elif len(rows):
+        xs, ys, _ = lists(m)
+        n_x, n_y = sizes(m)
+        by_x, by_y = np.argsort(xs, kind="stable"), np.argsort(ys, kind="stable")
+        rows = S.cooccurring(np.asarray(rows, dtype=np.int64), _indptr(xs, n_x), ys[by_x],
+                             _indptr(ys, n_y), xs[by_y])  # fmt: skip
+    _pruned_rows(m, np.asarray(rows, dtype=np.int64), nbr, val, n_chunks, lam, anchor)
+
+
+def _pruned_rows(
+    m: _KNN, rows: np.ndarray, nbr: np.ndarray, val: np.ndarray, n_chunks: int,
+    lam: float = 0.0, anchor: Any = None,
+) -> None:  # fmt: skip
     xs, ys, vals = lists(m)
     vals = stat_values(m, xs, ys, vals)
     n_x, n_y = sizes(m)
@@ -103,25 +249,23 @@ def full_similarity(m: _KNN, n_chunks: int) -> np.ndarray:
     cfg = m.config
     by_x = np.lexsort((ys, xs))
     by_y = np.lexsort((xs, ys))
-    x_indptr, y_indptr = _indptr(xs, n_x), _indptr(ys, n_y)
-    if m.pruned:
-        sim = S.similarity_pruned(
-            x_indptr, ys[by_x], vals[by_x], y_indptr, xs[by_y], vals[by_y], measure,
-            min_sprt, cfg.shrinkage, shrink, cfg.n_neighbors, not m.user_based, n_chunks,
-        )  # fmt: skip
-    else:
-        pos = np.empty(len(by_y), dtype=np.int64)
-        pos[by_y] = np.arange(len(by_y))
-        sim = K.similarity_matrix(
-            x_indptr, ys[by_x], vals[by_x], pos[by_x], y_indptr, xs[by_y], vals[by_y],
-            measure, cfg.min_support, cfg.shrinkage, shrink, n_chunks,
-        )  # fmt: skip
-    return amplify(m, sim)
+    count = np.bincount(xs, minlength=n_x).astype(np.float64)
+    norm = np.bincount(xs, weights=vals * vals, minlength=n_x)
+    K.inv_norm(norm)
+    if measure == K.COSINE_FULL:  # unit vectors: the cosine is their dot product (implicit's)
+        vals, measure = vals * norm[xs], K.DOT
+    par_nbr, par_val = anchor if lam else (nbr[:0], val[:0])
+    S.pruned_rows(
+        rows, _indptr(xs, n_x), ys[by_x].astype(np.int32), vals[by_x], _indptr(ys, n_y),
+        xs[by_y].astype(np.int32), vals[by_y],
+        count, norm, measure, min_sprt, shrink, cfg.shrinkage, cfg.amplification, float(lam),
+        par_nbr, par_val, nbr, val, max(1, min(n_chunks, len(rows))),
+    )  # fmt: skip
 
 
 def ensure_stats(m: _KNN) -> None:
     """Build the pair accumulators from the neighbour lists if the model has none yet."""
-    if m.pair_stats_ is not None or m.config.weighting != "none":
+    if m.pair_stats_ is not None or m.config.weighting != "none" or m.pruned:
         return
     n_x, n_y = sizes(m)
     xs, ys, vals = lists(m)
@@ -182,8 +326,6 @@ def merge_events(m: _KNN, users: np.ndarray, items: np.ndarray, vals: np.ndarray
 
 def update_means(m: _KNN) -> None:
     """Per-user and per-item mean values from the neighbour lists."""
-    from rectune.models.knn import _means
-
     xs, ys, vals = lists(m)
     us, its = (xs, ys) if m.user_based else (ys, xs)
     m.user_mean_ = _means(us, vals, len(m.user_map_), m.global_mean_)
@@ -191,13 +333,17 @@ def update_means(m: _KNN) -> None:
 
 
 def refresh_rows(
-    m: _KNN, rows: np.ndarray, n_chunks: int, lam: float = 0.0, anchor: np.ndarray | None = None
+    m: _KNN, rows: np.ndarray, n_chunks: int, lam: float = 0.0, anchor: Any = None
 ) -> None:
     """Recompute the similarity of the touched ``rows``; with ``lam`` shrink toward ``anchor``.
 
     L2-SP on a similarity is ``s = (n s_new + lam s_parent) / (n + lam)`` per pair, ``n`` its
-    co-support on the combined data, so a huge lambda keeps the parent.
+    co-support on the combined data, so a huge lambda keeps the parent. Pruned neighbourhoods:
+    `refresh_pruned` (``anchor`` the parent's ``(nbr, val)`` table).
     """
+    if m.pruned:
+        refresh_pruned(m, rows, n_chunks, lam, anchor)
+        return
     sim = m.similarity_
     if m.pair_stats_ is None:  # weighted: recompute everything (weights are global)
         new = full_similarity(m, n_chunks)
@@ -214,20 +360,8 @@ def refresh_rows(
     norm2 = np.bincount(xs, weights=m.pair_values_**2, minlength=n_x)
     K.inv_norm(norm2)
     rows = np.asarray(rows, dtype=np.int64)
-    if m.pruned and len(rows):
-        # a row's top-k moves when any of its similarities moved
-        rows = np.union1d(rows, np.flatnonzero((stats[0][:, rows] > 0).any(axis=1)))
     full = amplify(m, S.rows_from_stats(stats, rows, measure, count, norm2, min_sprt, shrink,
                                         m.config.shrinkage))  # fmt: skip
-    if m.pruned:
-        S.write_pruned(sim, full, rows, m.config.n_neighbors, not m.user_based)
-        if lam:
-            assert anchor is not None
-            if m.user_based:
-                sim[rows] = _shrink(sim[rows], stats[0][rows], lam, anchor[rows])
-            else:
-                sim[:, rows] = _shrink(sim[:, rows], stats[0][:, rows], lam, anchor[:, rows])
-        return
     if lam:
         assert anchor is not None
         full = _shrink(full, stats[0][rows], lam, anchor[rows])

@@ -16,14 +16,20 @@ cosine or Jaccard, optionally on TF-IDF or BM25 weights (``weighting``, as impli
 ``TFIDFRecommender`` / ``BM25Recommender``), and the score of an item sums similarities: by
 default each entity keeps its ``n_neighbors`` most similar ones (Deshpande and Karypis 2004,
 "Item-based top-N recommendation algorithms"; ``implicit_neighbors="pruned"``), or the
-``n_neighbors`` largest similarities among the user's items are summed (``"query"``).
+``n_neighbors`` largest similarities among the user's items are summed (``"query"``). Pruned
+models keep only a sparse ``(n, n_neighbors)`` neighbour table (``neighbors_`` and the float32
+similarity group), built without an ``n x n`` matrix; ``similarity_`` densifies it on demand.
+As in implicit, a user's items vote with their own neighbourhoods; unlike implicit's ``K``,
+``n_neighbors`` does not count the item itself (implicit's ``K=20`` keeps 19 others).
 
-``partial_fit`` updates the similarities incrementally from pair accumulators and folds in the
-biases of touched rows; ``finetune`` honours ``l2sp``, ``freeze``, ``replay`` and
-``new_ids=neighbors`` (see `rectune.models._knn_update` for the method, its memory cost and its
-approximations). With pruned neighbourhoods, ties at the k-th neighbour go to the lower model
-index, so after new ids were appended an update may keep a different one of equally similar
-neighbours than a refit would (the similarity values are the same).
+``partial_fit`` updates the similarities incrementally from pair accumulators (pruned: recomputes
+the affected rows of the table from the neighbour lists) and folds in the biases of touched rows;
+``finetune`` honours ``l2sp``, ``freeze``, ``replay`` and ``new_ids=neighbors`` (see
+`rectune.models._knn_update` for the method, its memory cost and its approximations; L2-SP on a
+pruned table shrinks each whole similarity row toward the parent's, then prunes). With pruned
+neighbourhoods, ties at the k-th neighbour go to the lower model index, so after new ids were
+appended an update may keep a different one of equally similar neighbours than a refit would
+(the similarity values are the same).
 
 Two optional extensions, off by default (the defaults reproduce Surprise): ``sum_reg`` adds a
 constant to the denominator ``sum_j s_ij`` (estimates from few or weak neighbours stay near
@@ -39,15 +45,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Self
 
-import numba
 import numpy as np
 from pydantic import Field
 
 from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
-from rectune.errors import ConfigError
 from rectune.models import _knn_kernels as K
+from rectune.models import _knn_stats as S
 from rectune.models import _knn_update as U
 from rectune.models.base import Recommender
 from rectune.models.baselines import BaselineConfig, bias_fallback, fit_biases
@@ -56,15 +61,6 @@ from rectune.training.config import TrainConfig
 logger = logging.getLogger(__name__)
 
 Similarity = Literal["cosine", "jaccard", "pearson", "pearson_baseline", "msd"]
-
-_RATING_MEASURES = {
-    "cosine": K.COSINE,
-    "msd": K.MSD,
-    "pearson": K.PEARSON,
-    "pearson_baseline": K.PEARSON_BASELINE,
-    "jaccard": K.JACCARD,
-}
-_IMPLICIT_MEASURES = {"cosine": K.COSINE_FULL, "jaccard": K.JACCARD}
 
 
 class KNNConfig(ConfigBase):
@@ -156,6 +152,8 @@ class _KNN(Recommender):
     rated_values_: np.ndarray
     pair_stats_: np.ndarray | None
     pair_values_: np.ndarray | None
+    neighbors_: np.ndarray | None
+    """Pruned neighbourhoods only: the (n, k) neighbour indices of the similarity table."""
     _dev: np.ndarray
 
     supported_strategies = frozenset({"l2sp", "freeze", "replay", "new_ids=neighbors"})
@@ -173,21 +171,24 @@ class _KNN(Recommender):
             self.user_bias_, self.item_bias_ = fit_biases(
                 data, cfg.baseline_config(), mu, train.seed
             )
-        self.user_mean_ = _means(data.users, data.values, data.n_users, self.global_mean_)
-        self.item_mean_ = _means(data.items, data.values, data.n_items, self.global_mean_)
+        self.user_mean_ = U._means(data.users, data.values, data.n_users, self.global_mean_)
+        self.item_mean_ = U._means(data.items, data.values, data.n_items, self.global_mean_)
         xs, ys = (data.users, data.items) if self.user_based else (data.items, data.users)
         n_x, n_y = (data.n_users, data.n_items) if self.user_based else (data.n_items, data.n_users)
         # y-major rating lists in data order: the neighbour candidates at prediction time
         order = np.argsort(ys, kind="stable")
-        self.rated_indptr_ = _indptr(ys, n_y)
+        self.rated_indptr_ = U._indptr(ys, n_y)
         self.rated_indices_ = xs[order].astype(np.int32)
         self.rated_values_ = data.values[order]
-        self.pair_stats_ = self.pair_values_ = None
-        with _threads(train.threads):
-            sim = U.full_similarity(self, _n_chunks(n_x))
+        self.pair_stats_ = self.pair_values_ = self.neighbors_ = None
+        with U.threads(train.threads):
+            if self.pruned:
+                self.neighbors_, sim = U.fit_pruned(self, U.n_chunks(n_x))
+            else:
+                sim = U.full_similarity(self, U.n_chunks(n_x))
         setattr(self, self.sim_name + "_", sim)
         self._after_load()
-        logger.debug("%s: %dx%d similarity matrix", self.name, n_x, n_x)
+        logger.debug("%s: %s similarity %s", self.name, "pruned" * self.pruned, sim.shape)
 
     @property
     def pruned(self) -> bool:
@@ -196,30 +197,7 @@ class _KNN(Recommender):
 
     def measure_code(self) -> int:
         """The kernel code of the similarity measure for the model's data kind."""
-        implicit = self.data_kind_ == "weight"
-        weighting = self.config.weighting
-        if weighting != "none":
-            if not implicit:
-                raise ConfigError(f"weighting={weighting!r} needs implicit (weight) data")
-            if self.config.similarity not in (None, "cosine"):
-                raise ConfigError(
-                    f"weighting={weighting!r} works with similarity='cosine', "
-                    f"not {self.config.similarity!r}"
-                )
-            return K.DOT if weighting == "bm25" else K.COSINE_FULL
-        return self._measure(implicit)
-
-    def _measure(self, implicit: bool) -> int:
-        name = self.config.similarity
-        if implicit:
-            name = name or "cosine"
-            if name not in _IMPLICIT_MEASURES:
-                raise ConfigError(
-                    f"similarity={name!r} needs ratings; implicit (weight) data supports "
-                    f"{sorted(_IMPLICIT_MEASURES)}"
-                )
-            return _IMPLICIT_MEASURES[name]
-        return _RATING_MEASURES[name or "pearson_baseline"]
+        return U.measure_code(self)
 
     def _after_load(self) -> None:
         """Rebuild the per-rating deviations ``r - b`` of the neighbour lists."""
@@ -234,6 +212,8 @@ class _KNN(Recommender):
             self._dev = r - (self.user_mean_[us] if self.user_based else self.item_mean_[its])
         else:
             self._dev = np.ascontiguousarray(r, dtype=np.float64)
+        order = np.argsort(xs, kind="stable")  # x-major lists, for pruned user-kNN scoring
+        self._by_x = U._indptr(xs, U.sizes(self)[0]), ys[order]
 
     # ------------------------------------------------------------------ updates
     # Incremental updates and fine-tuning: see `_knn_update` for the method and its
@@ -254,6 +234,8 @@ class _KNN(Recommender):
         n_x, n_y = U.sizes(self)
         ptr = self.rated_indptr_
         self.rated_indptr_ = np.concatenate([ptr, np.full(n_y + 1 - len(ptr), ptr[-1])])
+        if self.pruned:
+            U.grow_table(self, n_x)
         stats = self.pair_stats_
         if stats is not None and stats.shape[1] < n_x:
             grown = np.zeros((stats.shape[0], n_x, n_x), dtype=stats.dtype)
@@ -266,14 +248,17 @@ class _KNN(Recommender):
         U.ensure_stats(self)
         U.fold_biases(self, local.users, local.items)
         rows = U.merge_events(self, local.users, local.items, local.values)
-        with _threads(train.threads):
-            U.refresh_rows(self, rows, _n_chunks(len(rows)))
+        with U.threads(train.threads):
+            U.refresh_rows(self, rows, U.n_chunks(len(rows)))
 
     def _default_finetune_epochs(self) -> int:
         return 1
 
     def _finetune_begin(self, ctx: Any) -> None:
         U.ensure_stats(self)
+        if self.pruned:
+            assert self.neighbors_ is not None
+            ctx.extra["parent_neighbors"] = self.neighbors_.copy()
 
     def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
         """One closed-form sweep of the touched biases (ridge toward the parent's)."""
@@ -285,9 +270,11 @@ class _KNN(Recommender):
         replayed = d.users[n_new:] if self.user_based else d.items[n_new:]
         rows = np.union1d(rows, replayed)
         if not ctx.is_frozen(self.sim_name):
-            lam = ctx.lam(self.sim_name)
-            with _threads(ctx.train.threads):
-                U.refresh_rows(self, rows, _n_chunks(len(rows)), lam, ctx.anchors[self.sim_name])
+            lam, anchor = ctx.lam(self.sim_name), ctx.anchors[self.sim_name]
+            if self.pruned:
+                anchor = (ctx.extra["parent_neighbors"], anchor)
+            with U.threads(ctx.train.threads):
+                U.refresh_rows(self, rows, U.n_chunks(len(rows)), lam, anchor)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """The learned arrays plus, once built, the pair accumulators of incremental updates."""
@@ -295,6 +282,8 @@ class _KNN(Recommender):
         if self.pair_stats_ is not None and self.pair_values_ is not None:
             state["_pair_stats"] = self.pair_stats_
             state["_pair_values"] = self.pair_values_
+        if self.neighbors_ is not None:
+            state["_neighbors"] = self.neighbors_
         return state
 
     def set_state(
@@ -302,14 +291,36 @@ class _KNN(Recommender):
     ) -> Self:
         self.pair_stats_ = state.get("_pair_stats")
         self.pair_values_ = state.get("_pair_values")
+        self.neighbors_ = state.get("_neighbors")
         return super().set_state(state, user_map, item_map, kind)
 
     # ------------------------------------------------------------------ scoring
     @property
     def similarity_(self) -> np.ndarray:
-        """The dense float32 similarity matrix (users x users or items x items)."""
+        """The dense float32 similarity matrix (users x users or items x items).
+
+        With pruned neighbourhoods a dense view built from the neighbour table (``O(n**2)``
+        memory; the model itself never holds it): item-kNN stores ``s_ij`` at ``[j, i]`` when
+        ``j`` is one of ``i``'s neighbours (column ``i`` holds ``i``'s neighbourhood), user-kNN
+        at ``[u, v]`` when ``v`` is one of ``u``'s; the diagonal is 1.
+        """
         self._check_fitted()
-        return getattr(self, self.sim_name + "_")
+        sim = getattr(self, self.sim_name + "_")
+        return U.dense_view(self) if self.pruned else sim
+
+    def row_axes(self) -> dict[str, tuple[str, ...]]:
+        """As the base class, except the pruned neighbour table (grown by `_grow`)."""
+        axes = super().row_axes()
+        if self.pruned:
+            del axes[self.sim_name]
+        return axes
+
+    def _pruned_args(self) -> tuple:
+        """Neighbour table, neighbour lists, ``min_k`` and ``min_sim`` (pruned kernels)."""
+        sim = getattr(self, self.sim_name + "_")
+        cfg = self.config
+        return (self.neighbors_, sim, self.rated_indptr_, self.rated_indices_, cfg.min_k,
+                cfg.min_sim)  # fmt: skip
 
     def _kernel_args(self) -> tuple:
         """Similarity, neighbour lists and base terms ``c + base_x[x] + base_y[y]``."""
@@ -322,10 +333,9 @@ class _KNN(Recommender):
             bu, bi = (self.user_mean_, zeros_i) if self.user_based else (zeros_u, self.item_mean_)
         base_x, base_y = (bu, bi) if self.user_based else (bi, bu)
         cfg = self.config
-        k = self.similarity_.shape[0] if self.pruned else cfg.n_neighbors
         return (
             self.similarity_, self.rated_indptr_, self.rated_indices_, self._dev, c, base_x,
-            base_y, self.global_mean_, centering == "none", k, cfg.min_k,
+            base_y, self.global_mean_, centering == "none", cfg.n_neighbors, cfg.min_k,
             cfg.min_sim, cfg.sum_reg, self.data_kind_ == "weight",
         )  # fmt: skip
 
@@ -333,10 +343,18 @@ class _KNN(Recommender):
         xs, ys = (users, items) if self.user_based else (items, users)
         xs = np.ascontiguousarray(xs, dtype=np.int64)
         ys = np.ascontiguousarray(ys, dtype=np.int64)
-        return K.predict_pairs(xs, ys, *self._kernel_args(), _n_chunks(len(xs)))
+        if self.pruned:
+            return S.score_pruned_pairs(xs, ys, self.user_based, *self._pruned_args())
+        return K.predict_pairs(xs, ys, *self._kernel_args(), U.n_chunks(len(xs)))
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         users = np.ascontiguousarray(users, dtype=np.int64)
+        if self.pruned:
+            nbr, val, ptr, idx, min_k, min_sim = self._pruned_args()
+            return S.score_pruned_users(
+                users, len(self.item_map_), self.user_based, nbr, val, ptr, idx, *self._by_x,
+                min_k, min_sim,
+            )  # fmt: skip
         sim, *rest = self._kernel_args()
         return K.score_users(users, len(self.item_map_), self.user_based, sim, *rest)
 
@@ -407,41 +425,6 @@ class ItemKNN(_KNN):
     param_groups = ("item_similarity", "user_bias", "item_bias")
 
     item_similarity_: np.ndarray
-
-
-def _means(index: np.ndarray, values: np.ndarray, n: int, default: float) -> np.ndarray:
-    """Mean value per index (``default`` where an index has no rows)."""
-    counts = np.bincount(index, minlength=n)
-    sums = np.bincount(index, weights=values, minlength=n)
-    out = np.full(n, default)
-    np.divide(sums, counts, out=out, where=counts > 0)
-    return out
-
-
-def _indptr(rows: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=out[1:])
-    return out
-
-
-def _n_chunks(n: int) -> int:
-    """Work units for the parallel kernels: a few per thread, never more than the rows."""
-    return max(1, min(n, 8 * numba.get_num_threads()))
-
-
-class _threads:
-    """Context manager limiting numba's threads (``TrainConfig.threads``; 0 keeps them all)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = min(n, numba.config.NUMBA_NUM_THREADS) if n > 0 else 0
-        self.saved = numba.get_num_threads()
-
-    def __enter__(self) -> None:
-        if self.n:
-            numba.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        numba.set_num_threads(self.saved)
 
 
 __all__ = ["ItemKNN", "ItemKNNConfig", "KNNConfig", "UserKNN", "UserKNNConfig"]
