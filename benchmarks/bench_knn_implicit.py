@@ -130,9 +130,17 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--k", type=int, default=20, help="implicit's K")
-    ap.add_argument("--rectune-k", type=int, default=20, help="rectune's n_neighbors")
+    ap.add_argument(
+        "--rectune-k",
+        type=int,
+        default=None,
+        help="rectune's n_neighbors (default K - 1: implicit's K counts the item itself, "
+        "which always takes one of its K slots under cosine and TF-IDF)",
+    )
     ap.add_argument("--updates", type=int, default=10, help="partial_fit batches (0: skip)")
     args = ap.parse_args()
+    if args.rectune_k is None:
+        args.rectune_k = args.k - 1
     threads = [int(t) for t in args.threads.split(",")]
     # warm-up: compile every kernel (fit, score, update) on a small slice
     first = Split(load(data_dir() / args.datasets.split(",")[0]))
