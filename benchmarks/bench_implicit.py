@@ -42,7 +42,8 @@ K = 10
 RECTUNE: dict[str, tuple[str, dict]] = {
     "ALS": ("als", {"embedding_size": 64, "epochs": 15, "reg": 0.01, "alpha": 1.0}),
     "BPR": ("bpr", {}),
-    "item-kNN cosine": ("item-knn", {"similarity": "cosine"}),
+    # implicit's CosineRecommender(K=20) counts the item itself among its 20 neighbours.
+    "item-kNN cosine": ("item-knn", {"similarity": "cosine", "n_neighbors": 19}),
     "EASE": ("ease", {"reg": 500.0}),
     "popularity": ("popularity", {}),
 }
