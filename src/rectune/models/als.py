@@ -82,7 +82,7 @@ class ALS(Recommender):
     param_groups = ("user_factors", "item_factors")
     predicts_ratings = False
     supported_strategies = frozenset(
-        {"l2sp", "freeze", "replay", "new_ids=features", "new_ids=neighbors"}
+        {"l2sp", "freeze", "replay", "new_ids=features", "new_ids=neighbors", "new_ids=text"}
     )
     partial_fit_init = "zeros"
 
@@ -94,7 +94,7 @@ class ALS(Recommender):
         from rectune.models.svd import numba_threads
 
         cfg = self.config
-        self._gram_cache = None
+        self._grams: dict[str, tuple[np.ndarray, int]] = {}
         rng = np.random.default_rng(train.seed)
         k = cfg.embedding_size
         std = np.float32(cfg.init_std)
@@ -150,9 +150,10 @@ class ALS(Recommender):
             return
         own = self.user_factors_ if side == "user" else self.item_factors_
         other = self.item_factors_ if side == "user" else self.user_factors_
-        gram = self._item_gram() if side == "user" else _gram(other)
+        other_side = "item" if side == "user" else "user"
+        gram = self._gram_of(other_side)
         x0 = own if anchor is None else anchor
-        before = own[rows].astype(np.float64) if side == "item" else None
+        before = own[rows].astype(np.float64)
         with numba_threads(threads):
             als_solve_rows(
                 *matrix,
@@ -165,32 +166,34 @@ class ALS(Recommender):
                 x0,
                 rows.astype(np.int64),
             )
-        if before is not None:
-            self._update_item_gram(rows, before)
+        self._update_gram(side, rows, before)
 
-    def _item_gram(self) -> np.ndarray:
-        """``Y^T Y`` of the item factors, cached across user solves (as implicit's ``YtY``)."""
-        cache = getattr(self, "_gram_cache", None)
-        if cache is None or cache[1] != len(self.item_factors_):
-            self._gram_cache = (_gram(self.item_factors_), len(self.item_factors_))
-        return self._gram_cache[0]
+    def _gram_of(self, side: str) -> np.ndarray:
+        """``F^T F`` of one side's factors, cached across solves (as implicit's ``YtY``)."""
+        caches = self.__dict__.setdefault("_grams", {})
+        factors = self.user_factors_ if side == "user" else self.item_factors_
+        cached = caches.get(side)
+        if cached is None or cached[1] != len(factors):
+            caches[side] = (_gram(factors), len(factors))
+        return caches[side][0]
 
-    def _update_item_gram(self, rows: np.ndarray, before: np.ndarray) -> None:
-        """Keep the cached Gram matrix exact after re-solving some item rows (rank updates)."""
-        cache = getattr(self, "_gram_cache", None)
-        if cache is None:
+    def _update_gram(self, side: str, rows: np.ndarray, before: np.ndarray) -> None:
+        """Keep a cached Gram matrix exact after re-solving some rows (rank updates)."""
+        caches = self.__dict__.setdefault("_grams", {})
+        cached = caches.get(side)
+        if cached is None:
             return
-        gram, n_rows = cache
+        gram, n_rows = cached
+        factors = self.user_factors_ if side == "user" else self.item_factors_
         old = before[rows < n_rows]  # rows added since the Gram was computed were not in it
-        after = self.item_factors_[rows].astype(np.float64)
-        gram = gram - old.T @ old + after.T @ after
-        self._gram_cache = (gram, len(self.item_factors_))
+        after = factors[rows].astype(np.float64)
+        caches[side] = (gram - old.T @ old + after.T @ after, len(factors))
 
     def _invalidate_caches(self) -> None:
-        """Drop the Gram cache unless the last update kept it exact (`_update_item_gram`)."""
-        if not getattr(self, "_gram_exact", False):
-            self._gram_cache = None
-        self._gram_exact = False
+        """Drop the Gram caches unless the last update kept them exact (`_update_gram`)."""
+        if not getattr(self, "_grams_exact", False):
+            self._grams = {}
+        self._grams_exact = False
 
     def _partial_fit(
         self,
@@ -205,7 +208,7 @@ class ALS(Recommender):
             by_item = _csr32(self.seen_.T.tocsr())
             self._solve("item", by_item, items, 0.0, None, train.threads)
         self._solve("user", _csr32(self.seen_), np.unique(local.users), 0.0, None, train.threads)
-        self._gram_exact = True  # user solves leave item factors (and their Gram) unchanged
+        self._grams_exact = True  # every solve above kept the cached Gram matrices exact
 
     def _finetune_begin(self, ctx: Any) -> None:
         """Rows to re-solve: those the fine-tune data touch; their confidences: all seen data.
