@@ -26,3 +26,12 @@ def ml100k(data_dir: Path):
     if not path.is_dir():
         pytest.skip("ml-100k not found")
     return load(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """One intra-op thread for torch in tests: on a shared 2-core machine torch's pool thrashes
+    (a NeuMF test took 25 s with two threads against 1 s with one)."""
+    import torch
+
+    torch.set_num_threads(1)
