@@ -50,8 +50,8 @@ N_BLOCKS = 8
 
 #: Ratings x factors x epochs below which training stays on one thread. Each of the
 #: ``N_BLOCKS * epochs`` sub-epochs ends in a thread barrier, which costs more than it saves on
-#: small data and collapses when the cores are shared with other processes.
-PARALLEL_MIN_WORK = 500_000_000
+#: small data; on busy cores it collapses, so `_cores_busy` keeps such runs serial too.
+PARALLEL_MIN_WORK = 50_000_000
 
 
 class SVDConfig(ConfigBase):
@@ -87,6 +87,9 @@ class SVDConfig(ConfigBase):
     """Penalty of q_i (Surprise: ``reg_qi``)."""
     learning_rate_decay: float = Field(1.0, gt=0, le=1)
     """Step sizes are multiplied by this factor after every epoch (1: constant, as Surprise)."""
+    shuffle: bool = True
+    """Reshuffle the ratings inside each block every epoch; False visits them in data order
+    (Surprise's SGD never shuffles)."""
     init_mean: float = 0.0
     """Mean of the normal initialisation of the factors."""
     init_std: float = Field(0.1, ge=0)
@@ -179,7 +182,8 @@ class SVD(OnlineSGDMixin, FactorModel):
         mu = np.float32(self.global_mean_ if cfg.biased else 0.0)
         P, Q = padded(self.user_factors_), padded(self.item_factors_)
         threads = resolve_threads(train.threads)
-        parallel = threads > 1 and len(data) * cfg.embedding_size * cfg.epochs >= PARALLEL_MIN_WORK
+        work = len(data) * cfg.embedding_size * cfg.epochs
+        parallel = threads > 1 and work >= PARALLEL_MIN_WORK and not _cores_busy(threads)
         kernel = svd_sgd_parallel if parallel else svd_sgd
         with numba_threads(threads):
             kernel(
@@ -199,13 +203,30 @@ class SVD(OnlineSGDMixin, FactorModel):
                 cfg.epochs,
                 cfg.learning_rate_decay,
                 train.seed,
-                True,
+                cfg.shuffle,
             )
         k = cfg.embedding_size
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
         self._mean_n = -1
         self._online_range = False
+
+
+def _cores_busy(threads: int) -> bool:
+    """Whether other processes already keep the cores busy (1-minute load average).
+
+    The parallel kernel ends every stratum in a thread barrier; when the cores are shared, a
+    descheduled thread stalls all the others and the parallel run gets slower than the serial
+    one. Both kernels compute the same model, so this choice only changes the speed.
+    """
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - platforms without getloadavg
+        return False
+    others = load - 1.0  # the load average counts this process too
+    return others > (os.cpu_count() or 1) - threads + 0.5
 
 
 def _blocks(counts: np.ndarray, n_blocks: int) -> np.ndarray:
