@@ -3,15 +3,59 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any, ClassVar
 
 import pytest
 
 from rectune.models import MODELS, create_model
 from rectune.testing import CHECKS, two_clusters
 
+
+@cache
+def _tiny_text_encoder() -> str:
+    """A tiny random BERT saved once per session (the text model's encoder in these runs)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.text.conftest import _save_tiny
+
+    path = Path(tempfile.mkdtemp(prefix="rectune-tiny-bert-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return _save_tiny("bert", path)
+
+
+class _TextParams(Mapping[str, Any]):
+    """The text model's parameters; the tiny encoder is built only when a test asks."""
+
+    _fixed: ClassVar[dict[str, Any]] = {
+        "epochs": 1,
+        "batch_size": 512,
+        "adapter": 8,
+        "max_length": 16,
+    }
+
+    def _all(self) -> dict[str, Any]:
+        return {"encoder": _tiny_text_encoder(), **self._fixed}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["encoder", *self._fixed])
+
+    def __len__(self) -> int:
+        return len(self._fixed) + 1
+
+
 #: Small, fast hyperparameters per model so the whole matrix runs in seconds.
-FAST_PARAMS: dict[str, dict] = {
+FAST_PARAMS: dict[str, Mapping[str, Any]] = {
     "ncf": {"embedding_size": 4, "layers": [8], "epochs": 2, "batch_size": 256},
+    "two-tower": {"embedding_size": 4, "layers": [8], "epochs": 2, "batch_size": 128},
+    "sasrec": {"embedding_size": 8, "max_length": 8, "blocks": 1, "epochs": 2, "batch_size": 32},
     "svd": {"epochs": 5, "embedding_size": 8},
     "svdpp": {"epochs": 5, "embedding_size": 8},
     "nmf": {"epochs": 10, "embedding_size": 5},
@@ -20,6 +64,7 @@ FAST_PARAMS: dict[str, dict] = {
     "als": {"embedding_size": 8, "epochs": 5, "alpha": 2.0, "reg": 0.1},
     "bpr": {"embedding_size": 8, "epochs": 10, "learning_rate": 0.05},
     "ease": {"reg": 10.0},
+    "text": _TextParams(),
 }
 
 

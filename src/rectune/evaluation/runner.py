@@ -12,6 +12,17 @@ The prediction path is vectorised end to end: id mapping through lookup arrays, 
 ``predict_indices`` call per fold and one batched ``recommend_indices`` call, so the evaluation
 overhead stays small next to fitting. Per-pair errors and per-user ranking values are kept on
 the result (not in its JSON) for paired significance tests between models run on the same split.
+
+Cold items (``split="cold-items"``): a share of the items is held out with all their rows. The
+model is fitted on the rest, with the full ``item_text`` (so content models can score the cold
+items), except that the cold items' text loses its user tags (`rectune.text.item_text.strip_tags`:
+tags are written after the interactions the split hides, so they would leak them). Ranking metrics
+are computed twice: under their own name over the cold items only (the candidates are the held-out
+items the model knows; a model that cannot score unseen items has none of them in its catalogue,
+so its lists are empty and score 0), and with a ``_full`` suffix (e.g. ``ndcg@10_full``) over the
+model's whole catalogue, where the cold items compete with the warm ones (again absent, i.e.
+ranked below everything, for models that do not know them). Rating metrics on cold items use the
+model's fallback for unknown items (for most models the global mean plus the user bias).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +51,7 @@ from rectune.evaluation.metrics import (
 from rectune.evaluation.splits import split_options, split_rows
 from rectune.models import create_model
 from rectune.models.base import Recommender
+from rectune.text.item_text import cold_item_text
 from rectune.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -209,7 +221,16 @@ def evaluate(
     for f, (train_rows, test_rows) in enumerate(rows):
         fitted = make()
         name = fitted.name or type(fitted).__name__
-        fold = _run_fold(fitted, data, train_rows, test_rows, specs, train_cfg, relevance_threshold)
+        fold = _run_fold(
+            fitted,
+            data,
+            train_rows,
+            test_rows,
+            specs,
+            train_cfg,
+            relevance_threshold,
+            cold_items=method == "cold-items",
+        )
         config = fitted.config.to_dict()
         results.append(fold)
         logger.info(
@@ -230,7 +251,7 @@ def evaluate(
         data_fingerprint=data.fingerprint(),
         split={"method": method, **options},
         folds=results,
-        metric_names=[s.name for s in specs],
+        metric_names=list(results[0].metrics) if results else [s.name for s in specs],
     )
 
 
@@ -242,8 +263,14 @@ def _run_fold(
     specs: list[MetricSpec],
     train_cfg: TrainConfig,
     threshold: float | None,
+    *,
+    cold_items: bool = False,
 ) -> FoldResult:
     train, test = data.subset(train_rows), data.subset(test_rows)
+    cold = None
+    if cold_items:
+        cold = np.unique(test.items)
+        train = replace(train, item_text=cold_item_text(data.item_text, data.item_map.ids[cold]))
     rating_specs = [s for s in specs if s.kind == "rating"]
     rank_specs = [s for s in specs if s.kind != "rating"]
 
@@ -264,6 +291,14 @@ def _run_fold(
         ranked = np.unique(test.users[rel_rows])
         k_max = max(s.k or 0 for s in rank_specs)
         recs, _ = model.recommend_indices(u_lookup[ranked], k_max, exclude_seen=True)
+        if cold is not None:
+            # Cold-candidate lists under the metric names; full-catalogue lists as `_full`.
+            cand = model.item_map_.index_of(data.item_map.ids[cold])
+            cand = np.unique(cand[cand >= 0])
+            recs_full = recs
+            recs, _ = model.recommend_indices(
+                u_lookup[ranked], k_max, exclude_seen=True, candidates=cand
+            )
     predict_seconds = time.perf_counter() - t0
 
     values: dict[str, float] = {}
@@ -288,14 +323,19 @@ def _run_fold(
         )
         per_user_specs = [s for s in rank_specs if s.kind == "ranking"]
         per_user = ranking_metrics(recs_data, relevant, per_user_specs) if per_user_specs else {}
-        for s in rank_specs:
-            if s.kind == "catalogue":
-                assert s.k is not None
-                values[s.name] = coverage_at_k(recs, s.k, len(model.item_map_))
-            else:
-                v = per_user[s.name]
-                values[s.name] = float(v.mean()) if v.size else math.nan
+        if cold is None:
+            _rank_values(values, per_user, rank_specs, recs, len(model.item_map_), "")
+        else:  # coverage of the cold catalogue: positions among the candidates
+            pos = np.where(recs >= 0, np.searchsorted(cand, np.maximum(recs, 0)), -1)
+            _rank_values(values, per_user, rank_specs, pos, len(cand), "")
+        if cold is not None:
+            full_data = np.where(recs_full >= 0, to_data[np.maximum(recs_full, 0)], -1)
+            full = ranking_metrics(full_data, relevant, per_user_specs) if per_user_specs else {}
+            per_user.update({f"{k}_full": v for k, v in full.items()})
+            _rank_values(values, full, rank_specs, recs_full, len(model.item_map_), "_full")
     ordered = {s.name: values[s.name] for s in specs}
+    if cold is not None:
+        ordered.update({s.name + "_full": values[s.name + "_full"] for s in rank_specs})
     return FoldResult(
         metrics=ordered,
         fit_seconds=fit_seconds,
@@ -306,6 +346,24 @@ def _run_fold(
         ranked_users=ranked_ids,
         per_user=per_user,
     )
+
+
+def _rank_values(
+    values: dict[str, float],
+    per_user: dict[str, np.ndarray],
+    specs: list[MetricSpec],
+    recs: np.ndarray,
+    n_catalogue: int,
+    suffix: str,
+) -> None:
+    """Mean of each per-user ranking metric, or coverage over ``n_catalogue`` items."""
+    for s in specs:
+        if s.kind == "catalogue":
+            assert s.k is not None
+            values[s.name + suffix] = coverage_at_k(recs, s.k, max(n_catalogue, 1))
+        else:
+            v = per_user[s.name]
+            values[s.name + suffix] = float(v.mean()) if v.size else math.nan
 
 
 def _split_config(split: str | Mapping[str, Any], **defaults: Any) -> tuple[str, dict[str, Any]]:

@@ -22,7 +22,11 @@ MODELS: dict[str, str] = {
     "bpr": "bpr:BPR",
     "ease": "ease:EASE",
     "ncf": "ncf:NCF",
+    "two-tower": "two_tower:TwoTower",
+    "sasrec": "sasrec:SASRec",
     "blend": "blend:Blend",
+    "text": "text_rec:TextRecommender",
+    "content-knn": "content_knn:ContentKNN",
 }
 
 

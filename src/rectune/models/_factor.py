@@ -33,6 +33,7 @@ SGD_STRATEGIES = frozenset(
         "early_stopping",
         "new_ids=features",
         "new_ids=neighbors",
+        "new_ids=text",
     }
 )
 

@@ -161,15 +161,22 @@ class Recommender(ABC):
         run_finetune(self, data, train or TrainConfig(), FinetuneStrategy.parse(strategy))
         return self
 
-    def partial_fit(self, data: Interactions, *, train: TrainConfig | None = None) -> Self:
+    def partial_fit(
+        self, data: Interactions, *, train: TrainConfig | None = None, strategy: Any = None
+    ) -> Self:
         """Fold new events into the fitted model without retraining; returns ``self``.
 
         New users and items get rows; only rows the events touch change; derived caches are
-        rebuilt in one place (`_invalidate_caches`).
+        rebuilt in one place (`_invalidate_caches`). ``strategy`` (as in `finetune`) may set
+        only how new rows start: ``new_ids`` (e.g. ``"text"``), ``neighbors``, ``text_encoder``;
+        by default they start from the model's ``partial_fit_init``. Models that fold new rows
+        in by closed form (SVD, ALS) replace that start; SGD and torch models move from it.
         """
         from rectune.training.finetune import run_partial_fit
+        from rectune.training.strategy import FinetuneStrategy
 
-        run_partial_fit(self, data, train or TrainConfig())
+        spec = None if strategy is None else FinetuneStrategy.parse(strategy)
+        run_partial_fit(self, data, train or TrainConfig(), spec)
         return self
 
     def learn_one(self, user: Any, item: Any, value: float = 1.0) -> Self:

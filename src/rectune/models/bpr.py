@@ -92,6 +92,7 @@ class BPR(Recommender):
             "augment=popular-negatives",
             "new_ids=features",
             "new_ids=neighbors",
+            "new_ids=text",
         }
     )
     partial_fit_init = "mean"

@@ -38,6 +38,7 @@ TORCH_STRATEGIES = frozenset(
         "early_stopping",
         "new_ids=features",
         "new_ids=neighbors",
+        "new_ids=text",
     }
 )
 
@@ -187,6 +188,8 @@ class TorchRecommender(Recommender):
                     overlap=ov,
                     neighbors=strategy.neighbors,
                     what=what,
+                    texts=local.item_text if what == "item" else None,
+                    text_encoder=getattr(strategy, "text_encoder", "minilm"),
                 )
                 weight = np.concatenate([known, rows.astype(known.dtype)])
                 grown = torch.nn.Embedding(weight.shape[0], weight.shape[1])

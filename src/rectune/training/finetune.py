@@ -158,6 +158,8 @@ def grow_rows(
                 overlap=overlap_i,
                 neighbors=strategy.neighbors,
                 what="item",
+                texts=local.item_text,
+                text_encoder=strategy.text_encoder,
             )
             setattr(model, name + "_", np.concatenate([arr, rows]))
         elif axes in (("item", "item"), ("user", "user")):
@@ -344,11 +346,24 @@ def run_finetune(
     return model
 
 
-def run_partial_fit(model: Recommender, data: Interactions, train: TrainConfig) -> Recommender:
-    """Fold new events into a fitted model without retraining; see `Recommender.partial_fit`."""
+def run_partial_fit(
+    model: Recommender,
+    data: Interactions,
+    train: TrainConfig,
+    strategy: FinetuneStrategy | None = None,
+) -> Recommender:
+    """Fold new events into a fitted model without retraining; see `Recommender.partial_fit`.
+
+    ``strategy`` may only say how new ids start (``new_ids``, ``neighbors``, ``text_encoder``);
+    without one, new rows start from the model's `partial_fit_init`.
+    """
     model._check_fitted()
     t0 = time.perf_counter()
-    local, new_u, new_i = grow(model, data, model.partial_fit_init)
+    method = model.partial_fit_init
+    if strategy is not None:
+        check_partial_fit_strategy(model, strategy)
+        method = strategy.new_ids
+    local, new_u, new_i = grow(model, data, method, strategy)
     absorb(model, local)
     model._partial_fit(local, new_u, new_i, train)
     model._invalidate_caches()
@@ -361,6 +376,19 @@ def run_partial_fit(model: Recommender, data: Interactions, train: TrainConfig) 
     info["n_interactions"] = (info.get("n_interactions") or 0) + len(data)
     model.fit_info_ = info
     return model
+
+
+def check_partial_fit_strategy(model: Recommender, strategy: FinetuneStrategy) -> None:
+    """`partial_fit` honours only the new-id settings of a strategy; the rest is `finetune`'s."""
+    other = sorted(strategy.used())
+    if other:
+        raise ConfigError(
+            f"partial_fit takes only new_ids, neighbors and text_encoder from a strategy, not "
+            f"{', '.join(other)}: use finetune for those"
+        )
+    wanted = f"new_ids={strategy.new_ids}"
+    if strategy.new_ids not in ("zeros", "mean") and wanted not in model.supported_strategies:
+        raise ConfigError(f"{model.name} cannot honour strategy setting {wanted} in partial_fit")
 
 
 def _resized(m: sp.csr_matrix, n_rows: int, n_cols: int) -> sp.csr_matrix:

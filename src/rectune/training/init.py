@@ -3,7 +3,9 @@
 ``zeros`` and ``mean`` need nothing; ``features`` fits a ridge regression from side features to
 the rows of known entities (Gantner et al. 2010, "Learning attribute-to-feature mappings for
 cold-start recommendations"); ``neighbors`` averages the rows of the known entities that share
-the most interactions with the new one.
+the most interactions with the new one; ``text`` maps item text embeddings to rows by a ridge
+fitted on the known items (`rectune.text.text_init`). Users have no text: under ``text`` new
+users start from the ``mean`` of the known users.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ def init_rows(
     overlap: sp.csr_matrix | None = None,
     neighbors: int = 10,
     what: str = "user",
+    texts: pd.Series | None = None,
+    text_encoder: str = "minilm",
 ) -> np.ndarray:
-    """Rows for ``n_new`` new entities given the ``known`` rows (first axis = entity)."""
+    """Rows for ``n_new`` new entities given the ``known`` rows (first axis = entity).
+
+    ``texts`` (raw item id -> text, `Interactions.item_text`) and ``text_encoder`` (a
+    `TextEncoder` name or local model directory) serve ``method="text"``.
+    """
     shape = (n_new, *known.shape[1:])
     if n_new == 0:
         return np.zeros(shape, dtype=known.dtype)
@@ -44,7 +52,14 @@ def init_rows(
             raise ConfigError(f"new_ids=neighbors needs interactions of the new {what}s")
         return _from_neighbors(known, overlap, neighbors).astype(known.dtype)
     if method == "text":
-        raise ConfigError("new_ids=text needs a text encoder; this model has none")
+        if what != "item":
+            return np.broadcast_to(known.mean(axis=0), shape).astype(known.dtype)
+        if known_ids is None or new_ids is None:
+            raise ConfigError("new_ids=text needs the raw ids of the known and new items")
+        from rectune.text.text_init import text_rows
+
+        rows = text_rows(known, texts, known_ids, new_ids, encoder=text_encoder)
+        return rows.astype(known.dtype)
     raise ConfigError(f"unknown new_ids method {method!r}")
 
 

@@ -51,6 +51,8 @@ class FinetuneStrategy(ConfigBase):
     """Augmented rows per new row."""
     neighbors: int = Field(10, ge=1)
     """new_ids=neighbors: how many similar known rows to average."""
+    text_encoder: str = "minilm"
+    """new_ids=text: the `TextEncoder` embedding item text (``minilm`` or a local model dir)."""
 
     @field_validator("freeze", mode="before")
     @classmethod
