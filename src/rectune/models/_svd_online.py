@@ -50,6 +50,7 @@ class OnlineSGDMixin:
         Examples
         --------
         >>> from rectune import Interactions
+        >>> from rectune.models.svd import SVD, SVDConfig
         >>> stream = Interactions.from_raw([1, 2, 1, 2], ["a", "a", "b", "b"], [5, 4, 2, 1])
         >>> model = SVD(SVDConfig.from_river_biased_mf(n_factors=2))
         >>> model.prequential(stream, clip=(1, 5)).round(3).tolist()
