@@ -44,7 +44,11 @@ METHODS: dict[str, tuple[str, dict]] = {
     "content-knn": ("content-knn", {}),
     "svd+text": ("svd-text", {"embedding_size": 32, "epochs": 20}),
     "zero-shot": ("text", {**TEXT, "epochs": 0, "token_features": False, "history": 1000}),
-    "adapter": ("text", {**TEXT, "epochs": 6, "history": 30, "batch_size": 256}),
+    # CPU budget: 3 epochs over 20,000 sampled (user, item) pairs each.
+    "adapter": (
+        "text",
+        {**TEXT, "epochs": 3, "history": 30, "batch_size": 256, "max_pairs": 20000},
+    ),
     "lora": (
         "text",
         {
