@@ -185,3 +185,27 @@ def test_any_non_finite_is_refused_at_its_first_row(
     with pytest.raises(DataError) as err:
         check_events(columns["user_id"], columns["item_id"], columns["value"], columns["timestamp"])
     assert (err.value.row, err.value.field) == (min(bad_rows), field)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.one_of(FINITE.map(lambda x: round(x, 3)), NON_FINITE), min_size=1, max_size=40))
+def test_loader_skips_exactly_the_non_finite_ratings(ratings: list[float]) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from rectune.data import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "r.csv"
+        rows = [f"{k},{k % 7},{r!r}" for k, r in enumerate(ratings)]
+        f.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+        bad = [k for k, r in enumerate(ratings) if not math.isfinite(r)]
+        if bad:
+            with pytest.raises(DataError) as err:
+                load(f)
+            assert (err.value.line, err.value.field) == (bad[0] + 2, "rating")
+        if len(bad) == len(ratings):
+            return  # nothing left to load
+        data = load(f, skip_bad_rows=True)
+        assert data.meta["bad_rows"] == len(bad)
+        assert data.values.tolist() == [r for r in ratings if math.isfinite(r)]

@@ -153,6 +153,8 @@ def _id_problem(arr: np.ndarray) -> Problem | None:
     elif kind in "mM":
         bad = np.isnat(arr)
     elif kind == "O":
+        if pd.api.types.infer_dtype(arr, skipna=False) in _NO_FLOATS:
+            return None  # all strings or all integers: one C scan, the common case
         bad = np.asarray(pd.isna(arr), dtype=bool)
         if pd.api.types.infer_dtype(arr, skipna=True) not in _NO_FLOATS:
             bad = bad | _infinite_objects(arr, bad)
