@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rectune
-from rectune.data import Interactions, check_events, check_interactions
+from rectune.data import Interactions, check_event, check_events, check_interactions
 from rectune.errors import DataError
 
 USERS = [1, 1, 2, 2, 3, 3]
@@ -209,3 +209,26 @@ def test_loader_skips_exactly_the_non_finite_ratings(ratings: list[float]) -> No
         data = load(f, skip_bad_rows=True)
         assert data.meta["bad_rows"] == len(bad)
         assert data.values.tolist() == [r for r in ratings if math.isfinite(r)]
+
+
+SCALARS = st.one_of(
+    IDS,
+    FINITE,
+    NON_FINITE,
+    st.sampled_from([None, pd.NA, "4.5", "x", np.float32("nan"), np.int64(3)]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(SCALARS, SCALARS, SCALARS)
+def test_check_event_agrees_with_check_events(user: object, item: object, value: object) -> None:
+    """The fast per-event check refuses exactly what the array check refuses, same field."""
+    try:
+        expected: object = float(check_events([user], [item], [value])[0][0])
+    except DataError as exc:
+        expected = (exc.row, exc.field)
+    try:
+        got: object = check_event(user, item, value)
+    except DataError as exc:
+        got = (exc.row, exc.field)
+    assert got == expected

@@ -12,6 +12,7 @@ what is wrong with it. Clean integer ids, float values and integer timestamps co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,38 @@ def check_events(
         row, order, reason = min(found)
         raise DataError(reason, row=row, field=names[FIELDS[order]])
     return vals, ts
+
+
+def check_event(user: Any, item: Any, value: Any = 1.0, *, value_field: str = "value") -> float:
+    """The per-event form of `check_events` (``learn_one``): the value as a float.
+
+    Pure Python, well under a microsecond, so a compiled per-event path can afford it. Raises
+    `DataError` with ``row=0`` for a missing or infinite id or a missing or non-finite value.
+
+    Examples
+    --------
+    >>> check_event("u1", 10, 4)
+    4.0
+    >>> check_event(None, 10, 4)
+    Traceback (most recent call last):
+    ...
+    rectune.errors.DataError: row 0, field 'user_id': missing value (None)
+    """
+    for x, name in ((user, "user_id"), (item, "item_id")):
+        if x is None or x is pd.NA or x is pd.NaT:
+            raise DataError(f"missing value ({_show(x)})", row=0, field=name)
+        if isinstance(x, float | np.floating) and not math.isfinite(x):
+            reason = f"missing value ({_show(x)})" if x != x else f"not finite: {_show(x)}"
+            raise DataError(reason, row=0, field=name)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        missing = value is None or value is pd.NA
+        reason = f"missing value ({_show(value)})" if missing else f"not a number: {_show(value)}"
+        raise DataError(reason, row=0, field=value_field) from None
+    if not math.isfinite(v):
+        raise DataError(f"not finite: {v!r}", row=0, field=value_field)
+    return v
 
 
 def _as_1d(raw: Any, name: str) -> np.ndarray:
