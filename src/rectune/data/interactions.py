@@ -321,16 +321,17 @@ def _unix_seconds(times: pd.Series, column: str) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad))
         raw = times.iloc[row]
-        what = "missing value" if pd.isna(raw) else "not a time"
-        raise DataError(f"{what}: {raw!r}", row=row, field=column)
+        reason = f"missing value ({raw!r})" if pd.isna(raw) else f"not a time: {raw!r}"
+        raise DataError(reason, row=row, field=column)
     return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
 
 
 def check_interactions(data: Interactions) -> None:
     """Refuse an `Interactions` whose values are not finite (built without `from_raw`).
 
-    Models call this at the start of ``fit``, ``partial_fit`` and ``finetune``; the
-    `DataError` names the row (0-based) and the field (``rating`` or ``weight``).
+    For code that takes an `Interactions` it did not build (a model's ``fit``, ``partial_fit``
+    or ``finetune``): the `DataError` names the row (0-based) and the field (``rating`` or
+    ``weight``). Ids need no check: an `IdMap` never holds a missing id made by `from_raw`.
 
     Examples
     --------

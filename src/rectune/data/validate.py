@@ -81,7 +81,7 @@ def check_events(
     t = None if timestamps is None else _as_1d(timestamps, names["timestamp"])
     lengths = [len(u), len(i)] + [len(a) for a in (v, t) if a is not None]
     if len(set(lengths)) > 1:
-        given = [n for n, a in zip(FIELDS, (u, i, v, t), strict=True) if a is not None]
+        given = [names[n] for n, a in zip(FIELDS, (u, i, v, t), strict=True) if a is not None]
         raise DataError(
             f"{', '.join(given)} must have the same length, got {', '.join(map(str, lengths))}"
         )
