@@ -12,7 +12,10 @@ class RectuneError(Exception):
 
 
 class DataError(RectuneError, ValueError):
-    """Invalid input data, located by file, line (1-based) and field where known."""
+    """Invalid input data, located by file, line (1-based) and field where known.
+
+    In-memory input has no lines: ``row`` is then the 0-based position of the bad event.
+    """
 
     def __init__(
         self,
@@ -21,16 +24,20 @@ class DataError(RectuneError, ValueError):
         file: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        row: int | None = None,
     ) -> None:
         self.file = file
         self.line = line
         self.field = field
+        self.row = row
         self.reason = message
         where = []
         if file is not None:
             where.append(str(file))
         if line is not None:
             where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
         if field is not None:
             where.append(f"field {field!r}")
         prefix = ", ".join(where)

@@ -401,3 +401,53 @@ def test_real_lastfm(data_dir: Path) -> None:
     assert (len(data), data.n_users, data.n_items) == (92_834, 1_892, 17_632)
     assert data.kind == "weight" and data.timestamps is None
     assert data.values.min() == 1 and data.values.max() == 352_698
+
+
+# ---------------------------------------------------------------------------------- non-finite
+def test_parquet_nan_and_inf_ids_are_bad_rows_not_ids(tmp_path: Path) -> None:
+    # A float id column (pandas writes one when an int column holds a NaN) used to give the
+    # string ids "nan" and "inf"; they are bad rows like an empty cell.
+    f = tmp_path / "r.parquet"
+    users = pa.array([1.0, np.nan, 3.0, 4.0])
+    items = pa.array([1.0, 2.0, np.inf, 4.0])
+    pq.write_table(pa.table({"user_id": users, "item_id": items, "rating": [1.0] * 4}), f)
+    with pytest.raises(DataError) as err:
+        load(f)
+    assert (err.value.line, err.value.field) == (2, "user_id")
+    assert "missing value" in str(err.value)
+    data = load(f, skip_bad_rows=True)
+    assert data.meta["bad_rows"] == 2 and data.user_ids.tolist() == [1, 4]
+    assert "line 3, field 'item_id': not finite: inf" in data.meta["bad_row_examples"][1]
+
+
+@pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-inf"])
+def test_csv_and_parquet_non_finite_ratings_skip_or_raise(tmp_path: Path, bad: str) -> None:
+    f = write(tmp_path / "r.csv", f"user,item,rating\n1,1,4\n1,2,{bad}\n2,1,3\n")
+    with pytest.raises(DataError, match=r"line 3, field 'rating'.*not finite"):
+        load(f)
+    data = load(f, skip_bad_rows=True)
+    assert data.meta["bad_rows"] == 1 and np.isfinite(data.values).all() and len(data) == 2
+    p = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"u": [1, 1, 2], "i": [1, 2, 1], "rating": [4, float(bad), 3]}), p)
+    with pytest.raises(DataError, match=r"line 2, field 'rating'.*not finite"):
+        load(p, columns={"user_id": "u", "item_id": "i"})
+    data = load(p, columns={"user_id": "u", "item_id": "i"}, skip_bad_rows=True)
+    assert data.meta["bad_rows"] == 1 and data.values.tolist() == [4.0, 3.0]
+
+
+def test_cli_skip_bad_rows_counts_a_nan_rating(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rectune.cli.main import app
+
+    f = write(tmp_path / "r.csv", "user,item,rating\n1,1,4\n1,2,nan\n2,1,3\n")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["data", "stats", "--data", str(f), "--json"])
+    message = " ".join(refused.output.split())  # rich wraps long lines
+    assert refused.exit_code == 2 and "line 3, field 'rating'" in message
+    skipped = runner.invoke(app, ["data", "stats", "--data", str(f), "--json", "--skip-bad-rows"])
+    assert skipped.exit_code == 0, skipped.output
+    info = json.loads(skipped.stdout[skipped.stdout.index("{") :])
+    assert info["bad_rows"] == 1 and info["interactions"] == 2 and info["value_max"] == 4.0

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from rectune.data._hash import rows_fingerprint
 from rectune.data.idmap import IdMap
+from rectune.data.validate import check_events
 from rectune.errors import DataError
 
 ValueKind = Literal["rating", "weight"]
@@ -83,11 +84,14 @@ class Interactions:
         kind: ValueKind = "rating",
         **extra: Any,
     ) -> Interactions:
-        """Build from raw id arrays; ids are mapped to indices in sorted order."""
+        """Build from raw id arrays; ids are mapped to indices in sorted order.
+
+        Missing ids (None, NaN), non-finite values and missing or non-finite timestamps raise
+        `DataError` naming the row (0-based) and the field (see `rectune.data.check_events`).
+        """
+        vals, ts = check_events(user_ids, item_ids, values, timestamps, fields={"value": kind})
         user_map, users = IdMap.factorize(user_ids)
         item_map, items = IdMap.factorize(item_ids)
-        vals = np.ones(len(users)) if values is None else np.asarray(values, dtype=np.float64)
-        ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
         return cls(users, items, vals, user_map, item_map, ts, kind=kind, **extra)
 
     @classmethod
@@ -116,15 +120,19 @@ class Interactions:
             )
         ts = df[mapping["timestamp"]] if "timestamp" in mapping else None
         if ts is not None and not pd.api.types.is_numeric_dtype(ts):
-            ts = pd.to_datetime(ts).astype("int64") // 10**9
-        out = cls.from_raw(
-            df[mapping["user_id"]].to_numpy(),
-            df[mapping["item_id"]].to_numpy(),
-            values,
-            None if ts is None else np.asarray(ts),
-            kind=kind,
-            **extra,
-        )
+            ts = _unix_seconds(ts, mapping["timestamp"])
+        try:
+            out = cls.from_raw(
+                df[mapping["user_id"]].to_numpy(),
+                df[mapping["item_id"]].to_numpy(),
+                values,
+                None if ts is None else np.asarray(ts),
+                kind=kind,
+                **extra,
+            )
+        except DataError as exc:  # name the frame's own column
+            column = mapping.get("rating" if exc.field == kind else str(exc.field), exc.field)
+            raise DataError(exc.reason, row=exc.row, field=column) from None
         out.meta["column_mapping"] = mapping
         return out
 
@@ -304,3 +312,38 @@ def _to_pandas(frame: Any) -> pd.DataFrame:
     import pyarrow as pa
 
     return pa.table(frame).to_pandas()
+
+
+def _unix_seconds(times: pd.Series, column: str) -> np.ndarray:
+    """Unix seconds of date strings or datetimes (naive ones read as UTC), at any resolution."""
+    stamps = pd.to_datetime(times, errors="coerce", format="mixed", utc=True)
+    bad = stamps.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raw = times.iloc[row]
+        reason = f"missing value ({raw!r})" if pd.isna(raw) else f"not a time: {raw!r}"
+        raise DataError(reason, row=row, field=column)
+    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
+
+
+def check_interactions(data: Interactions) -> None:
+    """Refuse an `Interactions` whose values are not finite (built without `from_raw`).
+
+    For code that takes an `Interactions` it did not build (a model's ``fit``, ``partial_fit``
+    or ``finetune``): the `DataError` names the row (0-based) and the field (``rating`` or
+    ``weight``). Ids need no check: an `IdMap` never holds a missing id made by `from_raw`.
+
+    Examples
+    --------
+    >>> data = Interactions.from_raw([1, 2], ["a", "b"], [5, 3])
+    >>> check_interactions(data)
+    >>> data.values[1] = float("inf")
+    >>> check_interactions(data)
+    Traceback (most recent call last):
+    ...
+    rectune.errors.DataError: row 1, field 'rating': not finite: inf
+    """
+    bad = ~np.isfinite(data.values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"not finite: {float(data.values[row])!r}", row=row, field=data.kind)
