@@ -18,9 +18,12 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the top-n recommendations for one or more users."""
+    from rectune.errors import ConfigError
     from rectune.registry import load_model
 
     with user_errors():
+        if n < 1:
+            raise ConfigError(f"--n must be at least 1, got {n}")
         model = load_model(model_dir)
         raw = [_coerce(u, model.user_map_.dtype) for u in users]
         ids, scores = model.recommend(raw, n=n, exclude_seen=not include_seen)
