@@ -301,7 +301,8 @@ def _split_config(split: str | Mapping[str, Any], **defaults: Any) -> tuple[str,
         )
     options = {}
     for key, default in accepted.items():
-        value = given.get(key, defaults.get(key, default))
+        value = given.get(key, defaults.get(key))
+        value = default if value is None else value
         if value is not None:
             options[key] = value
     return method, options

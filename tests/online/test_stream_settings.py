@@ -1,0 +1,71 @@
+"""Replay settings: per-event from the very first event, and combinations it cannot honour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rectune.errors import ConfigError
+from rectune.models import create_model
+from rectune.online.stream import replay
+from rectune.testing import low_rank
+
+SVD = {"epochs": 5, "embedding_size": 4}
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return low_rank(n_users=40, n_items=30, density=0.4)
+
+
+def test_per_event_from_the_first_event_scores_every_event(stream) -> None:
+    # Before: "initial_fraction must be in (0, 1)". River's progressive validation starts empty.
+    res = replay(stream, "svd", SVD, initial_fraction=0, chunks=3, update="partial", per_event=True)
+    out = res.to_dict()
+    assert out["n_initial"] == 0 and out["initial_fit_seconds"] == 0.0
+    assert out["n_scored"] == len(stream)
+    assert np.isfinite(out["pooled"]["rmse"]) and 0 < out["pooled"]["rmse"] < 2
+    # Each event is predicted from the events before it, then learned: the per-event Python
+    # API on an empty model gives the same predictions.
+    ordered = stream.subset(np.argsort(stream.timestamps, kind="stable"))
+    model = create_model("svd", **SVD)
+    slow = [
+        model.predict_learn_one(u, i, v)
+        for u, i, v in zip(ordered.user_ids, ordered.item_ids, ordered.values, strict=True)
+    ]
+    fast = np.concatenate([c.errors for c in res.chunks]) + ordered.values
+    np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-6)
+    assert res.model is not None and len(res.model.user_map_) == stream.n_users
+
+
+def test_empty_start_is_seeded(stream) -> None:
+    kw = {"initial_fraction": 0, "chunks": 2, "update": "partial", "per_event": True}
+    a = replay(stream, "svd", SVD, seed=0, **kw).pooled["rmse"]
+    b = replay(stream, "svd", SVD, seed=0, **kw).pooled["rmse"]
+    c = replay(stream, "svd", SVD, seed=1, **kw).pooled["rmse"]
+    assert a == b and a != c
+
+
+def test_per_event_with_update_none_is_refused(stream) -> None:
+    # Before: per_event was silently ignored (chunked scoring ran instead).
+    with pytest.raises(ConfigError, match="update='none' nothing is learned"):
+        replay(stream, "svd", SVD, update="none", per_event=True)
+    with pytest.raises(ConfigError, match="use update='partial', not 'retrain'"):
+        replay(stream, "svd", SVD, update="retrain", per_event=True)
+
+
+def test_fractions_outside_the_range_are_refused(stream) -> None:
+    for bad in (-0.1, 1.0, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match=r"initial_fraction must be in \[0, 1\)"):
+            replay(stream, "baseline", initial_fraction=bad)
+    with pytest.raises(ConfigError, match="initial_fraction=0 starts from an empty model"):
+        replay(stream, "baseline", initial_fraction=0, update="partial")
+
+
+def test_rating_metrics_and_cutoffs_that_cannot_apply_are_refused(stream) -> None:
+    with pytest.raises(ConfigError, match="model als .* does not predict ratings.*rmse"):
+        replay(stream, "als", update="partial", metrics=["rmse"])
+    with pytest.raises(ConfigError, match="ndcg@31: cut-off 31 exceeds the 30 items"):
+        replay(stream, "popularity", update="partial", metrics=["ndcg@31"])
+    res = replay(stream, "als", {"epochs": 2}, chunks=2, update="partial", metrics=["ndcg@10"])
+    assert 0 <= res.pooled["ndcg@10"] <= 1
