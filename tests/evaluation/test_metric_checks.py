@@ -26,7 +26,7 @@ def data():
 
 @pytest.mark.parametrize("bad", ["ndcg@-3", "ndcg@1.5", "ndcg@", "recall@0", "hr@ten"])
 def test_cutoff_must_be_a_whole_number_of_at_least_1(bad: str) -> None:
-    with pytest.raises(ConfigError, match="cut-off of metric .* at least 1"):
+    with pytest.raises(ConfigError, match=r"cut-off of metric .* at least 1"):
         parse_metric(bad)
 
 
@@ -51,7 +51,8 @@ def test_rating_metrics_are_refused_for_ranking_only_models(name: str, data) -> 
     model = create_model(name)
     assert predicts_ratings(model) is False
     for metric in ("rmse", "mae"):
-        with pytest.raises(ConfigError, match=rf"model {name} .* does not predict ratings.*{metric}"):
+        message = rf"model {name} .* does not predict ratings.*{metric}"
+        with pytest.raises(ConfigError, match=message):
             evaluate(name, data, split="random", metrics=[metric, "ndcg@10"])
 
 
@@ -67,14 +68,14 @@ def test_ncf_on_implicit_data_is_refused_after_its_fit(data) -> None:
     implicit = Interactions.from_raw(data.user_ids, data.item_ids, kind="weight")
     model = create_model("ncf", embedding_size=4, layers=[4], epochs=1)
     assert predicts_ratings(model) is None  # follows the data kind: known once fitted
-    with pytest.raises(ConfigError, match="model ncf .* does not predict ratings"):
+    with pytest.raises(ConfigError, match=r"model ncf .* does not predict ratings"):
         evaluate(model, implicit, split="random", metrics=["rmse"])
 
 
 def test_compare_refuses_rating_metrics_for_ranking_models_and_defaults_to_ranking(data) -> None:
     als = create_model("als", embedding_size=4, epochs=2).fit(data)
     svd = create_model("svd", epochs=2, embedding_size=4).fit(data)
-    with pytest.raises(ConfigError, match="model als .* rmse"):
+    with pytest.raises(ConfigError, match=r"model als .* rmse"):
         compare(svd, als, data, metrics=["rmse"], n_boot=10)
     with pytest.raises(ConfigError, match="exceeds the 30 items"):
         compare(svd, svd, data, metrics=["ndcg@100"], n_boot=10)
@@ -103,8 +104,9 @@ def test_public_names_stay_importable_after_the_split() -> None:
     runner = importlib.import_module("rectune.evaluation.runner")
     for name in metrics.__all__:
         assert hasattr(metrics, name), name
+    package = importlib.import_module("rectune.evaluation")
     for name in ("MetricSpec", "parse_metric", "parse_metrics", "valid_metric_names"):
-        assert getattr(metrics, name) is getattr(importlib.import_module("rectune.evaluation"), name)
+        assert getattr(metrics, name) is getattr(package, name)
     for name in ("EvaluationResult", "FoldResult", "evaluate"):
         assert hasattr(runner, name), name
     for name in ("RATING_METRICS", "RANKING_METRICS", "CATALOGUE_METRICS", "METRIC_ALIASES"):

@@ -63,7 +63,7 @@ def test_fractions_outside_the_range_are_refused(stream) -> None:
 
 
 def test_rating_metrics_and_cutoffs_that_cannot_apply_are_refused(stream) -> None:
-    with pytest.raises(ConfigError, match="model als .* does not predict ratings.*rmse"):
+    with pytest.raises(ConfigError, match=r"model als .* does not predict ratings.*rmse"):
         replay(stream, "als", update="partial", metrics=["rmse"])
     with pytest.raises(ConfigError, match="ndcg@31: cut-off 31 exceeds the 30 items"):
         replay(stream, "popularity", update="partial", metrics=["ndcg@31"])

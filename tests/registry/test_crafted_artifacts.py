@@ -162,7 +162,7 @@ def test_manifest_failures_are_typed(saved, tmp_path) -> None:
     path = tmp_path / "m"
     shutil.copytree(saved, path)
     (path / "metrics.json").unlink()
-    with pytest.raises(ArtifactError, match="missing file metrics.json"):
+    with pytest.raises(ArtifactError, match=r"missing file metrics\.json"):
         load_model(path)
     shutil.copy(saved / "metrics.json", path / "metrics.json")
     (path / "ids.json").write_text("{}")
