@@ -25,16 +25,18 @@ def test_per_event_from_the_first_event_scores_every_event(stream) -> None:
     assert out["n_initial"] == 0 and out["initial_fit_seconds"] == 0.0
     assert out["n_scored"] == len(stream)
     assert np.isfinite(out["pooled"]["rmse"]) and 0 < out["pooled"]["rmse"] < 2
-    # Each event is predicted from the events before it, then learned: the per-event Python
-    # API on an empty model gives the same predictions.
+    # Each event is predicted from the events before it, then learned: one event at a time on
+    # an empty model (estimates clipped to the rating scale) gives the same predictions.
     ordered = stream.subset(np.argsort(stream.timestamps, kind="stable"))
+    scale = (ordered.values.min(), ordered.values.max())
     model = create_model("svd", **SVD)
     slow = [
-        model.predict_learn_one(u, i, v)
-        for u, i, v in zip(ordered.user_ids, ordered.item_ids, ordered.values, strict=True)
+        model.prequential(ordered.subset(np.array([t])), clip=scale, **({} if t else {"seed": 0}))
+        for t in range(len(ordered))
     ]
     fast = np.concatenate([c.errors for c in res.chunks]) + ordered.values
-    np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fast, np.concatenate(slow), rtol=1e-6, atol=1e-6)
+    assert scale[0] <= fast.min() and fast.max() <= scale[1]
     assert res.model is not None and len(res.model.user_map_) == stream.n_users
 
 

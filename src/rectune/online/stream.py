@@ -23,7 +23,9 @@ count the user's items in the slice as relevant. ``per_event=True`` instead pred
 learns, one event at a time inside a compiled loop (a model's ``prequential`` method); with
 ``initial_fraction=0`` the model starts empty and every event of the stream is predicted from
 what came before it, then learned (River's progressive validation): the first events get the
-model's default for unknown ids (for SVD the running mean of the values seen so far).
+model's default for unknown ids (for SVD the running mean of the values seen so far). An empty
+model has no training range to clip its estimates to, so for ratings they are clipped to the
+rating scale, taken as the data's lowest and highest value (River's tutorial clips to [1, 5]).
 """
 
 from __future__ import annotations
@@ -233,12 +235,16 @@ def replay(
         check_rating_metrics(model, specs)
         logger.info("replay %s: initial fit on %d rows in %.3fs", model_name, n_init, initial_fit)
 
+    # An empty start has no training range: clip to the rating scale (see the module docs).
+    scale: dict[str, Any] = {}
+    if per_event and n_init == 0 and ordered.kind == "rating":
+        scale = {"clip": (float(ordered.values.min()), float(ordered.values.max()))}
     results: list[ChunkResult] = []
     for k, (lo, hi) in enumerate(zip(starts, bounds, strict=True)):
         chunk = ordered.subset(np.arange(lo, hi))
         if per_event:
             # An empty start draws its first rows from ``seed``; later calls continue the stream.
-            start = {"seed": seed} if k == 0 and n_init == 0 else {}
+            start = {"seed": seed, **scale} if k == 0 and n_init == 0 else scale
             t0 = time.perf_counter()
             preds = np.asarray(model.prequential(chunk, **start), dtype=np.float64)  # type: ignore[attr-defined]
             seconds = time.perf_counter() - t0
