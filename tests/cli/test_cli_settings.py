@@ -177,6 +177,14 @@ def test_recommend_n_must_be_positive(files) -> None:
         assert code == 2 and f"--n must be at least 1, got {n}" in error_line(out)
 
 
+def test_recommend_labels_only_unknown_users_unknown(files) -> None:
+    # Before: every integer user id was titled "(unknown: popular)" (a string key was looked up).
+    code, out = run("recommend", "--from", files["baseline"], "-u", 0, "-u", "nobody", "-n", 2)
+    assert code == 0, out
+    titles = [line.strip() for line in out.splitlines() if line.strip().startswith("user ")]
+    assert titles[0] == "user 0" and titles[1].startswith("user nobody (unknown")
+
+
 def test_replay_per_event_settings(files, tmp_path) -> None:
     code, out = run(
         "replay", "--data", files["data"], "--model", "svd", "--update", "none", "--per-event"
