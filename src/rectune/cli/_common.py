@@ -15,7 +15,7 @@ from rectune.config import load_toml, parse_overrides
 from rectune.errors import RectuneError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one (grep-able) line
 
 FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "lastfm", "csv", "parquet")
 

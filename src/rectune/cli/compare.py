@@ -42,12 +42,11 @@ def compare(
             split_spec = {"method": split}
             if test_size is not None:
                 split_spec["test_size"] = test_size
-        if metrics is None:
-            metric_list = ["ndcg@10", "recall@10"] if inter.is_implicit else ["rmse", "ndcg@10"]
-        else:
+        metric_list = None  # compare's default: ranking metrics for implicit data or models
+        if metrics is not None:
             metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
-        if not metric_list:
-            raise ConfigError("--metrics is empty")
+            if not metric_list:
+                raise ConfigError("--metrics is empty")
         result = run(
             model_a,
             model_b,

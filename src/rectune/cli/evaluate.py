@@ -30,21 +30,30 @@ def evaluate(
     json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON here."),
 ) -> None:
     """Evaluate a model with a split and metrics; print a table, optionally write JSON."""
+    from rectune.evaluation.metric_names import predicts_ratings
     from rectune.evaluation.runner import evaluate as run
+    from rectune.evaluation.splits import split_options
+    from rectune.models import create_model
 
     with user_errors():
         name, params, defaults = model_spec(model, sets, config)
         inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
         split = split or defaults.get("split", "kfold")
-        folds = folds or int(defaults.get("folds", 5))
-        test_size = test_size if test_size is not None else float(defaults.get("test_size", 0.2))
+        # Flags the split does not use are errors (in the runner); config-file defaults are
+        # defaults for whichever split runs, so they apply only where the split takes them.
+        options = {"folds": folds, "test_size": test_size, "n_support": n_support}
+        taken = split_options(split) if split in SPLITS else {}
+        for key in ("folds", "test_size", "n_support"):
+            if options[key] is None and key in defaults and key in taken:
+                options[key] = defaults[key]
         seed = seed if seed is not None else int(defaults.get("seed", 0))
+        probe = create_model(name, **params)
         if metrics is None:
-            default = "ndcg@10,recall@10,precision@10" if inter.is_implicit else "rmse,mae"
+            ranking_only = inter.is_implicit or predicts_ratings(probe) is False
+            default = "ndcg@10,recall@10,precision@10" if ranking_only else "rmse,mae"
             metric_list = defaults.get("metrics", default.split(","))
         else:
             metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
-        extra = {} if n_support is None else {"n_support": n_support}
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -59,12 +68,10 @@ def evaluate(
                 inter,
                 params=params,
                 split=split,
-                folds=folds,
-                test_size=test_size,
                 metrics=metric_list,
                 seed=seed,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
-                **extra,
+                **{k: v for k, v in options.items() if v is not None},
             )
         out = result.to_dict()
         out["data"]["path"] = data

@@ -18,12 +18,16 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the top-n recommendations for one or more users."""
+    from rectune.errors import ConfigError
     from rectune.registry import load_model
 
     with user_errors():
+        if n < 1:
+            raise ConfigError(f"--n must be at least 1, got {n}")
         model = load_model(model_dir)
         raw = [_coerce(u, model.user_map_.dtype) for u in users]
         ids, scores = model.recommend(raw, n=n, exclude_seen=not include_seen)
+        known = {str(u): u in model.user_map_ for u in raw}  # raw ids: the keys are strings
     out = {
         str(u): [
             {"item": item.item() if hasattr(item, "item") else item, "score": float(s)}
@@ -36,7 +40,7 @@ def recommend(
         typer.echo(json.dumps(out, indent=2))
         return
     for u, recs in out.items():
-        table = Table(title=f"user {u}" + ("" if u in model.user_map_ else " (unknown: popular)"))
+        table = Table(title=f"user {u}" + ("" if known[u] else " (unknown: popular)"))
         table.add_column("rank")
         table.add_column("item")
         table.add_column("score", justify="right")

@@ -22,14 +22,18 @@ def replay(
         None, "--set", help="Hyperparameter key=value; strategy.key=value; train.key=value."
     ),
     initial_fraction: float = typer.Option(
-        0.8, "--initial-fraction", help="Share of the time-ordered rows for the first fit."
+        0.8,
+        "--initial-fraction",
+        help="Share of the time-ordered rows for the first fit; 0 with --per-event starts empty.",
     ),
     chunks: int = typer.Option(10, "--chunks", help="Slices the remaining rows are cut into."),
     update: str = typer.Option(..., "--update", help="none, retrain, finetune or partial."),
     strategy: str | None = typer.Option(
         None, "--strategy", help="Fine-tune strategy: preset or 'l2sp=0.1;replay=0.2'."
     ),
-    metrics: str = typer.Option("rmse", "--metrics", help="e.g. rmse,ndcg@10."),
+    metrics: str | None = typer.Option(
+        None, "--metrics", help="e.g. rmse,ndcg@10 (default: rmse; ndcg@10 for ranking models)."
+    ),
     per_event: bool = typer.Option(
         False, "--per-event", help="Predict then learn one event at a time (compiled)."
     ),
@@ -38,6 +42,8 @@ def replay(
     json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON here."),
 ) -> None:
     """Fit on a time-ordered prefix, then score and update chunk by chunk; print a table."""
+    from rectune.evaluation.metric_names import predicts_ratings
+    from rectune.models import create_model
     from rectune.online.stream import replay as run
     from rectune.training import TrainConfig
 
@@ -48,6 +54,9 @@ def replay(
             strat = build_strategy(strategy, strat_sets)
         train = TrainConfig.from_dict({"seed": seed, **train_sets})
         inter = load_data(data, fmt)
+        if metrics is None:
+            ranks_only = predicts_ratings(create_model(model, **params)) is False
+            metrics = "ndcg@10" if ranks_only else "rmse"
         metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
         with console.status(f"replaying {len(inter):,} interactions through {model} ({update})"):
             result = run(

@@ -27,6 +27,11 @@ import scipy.sparse as sp
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
+from rectune.evaluation.metric_names import (
+    check_cutoffs,
+    check_rating_metrics,
+    predicts_ratings,
+)
 from rectune.evaluation.metrics import MetricSpec, parse_metrics, ranking_metrics
 from rectune.evaluation.splits import split_rows
 from rectune.models.base import Recommender
@@ -77,7 +82,7 @@ def compare(
     data: Interactions | str | os.PathLike[str],
     *,
     split: str | Mapping[str, Any] | None = None,
-    metrics: str | Sequence[str] = ("rmse", "ndcg@10"),
+    metrics: str | Sequence[str] | None = ("rmse", "ndcg@10"),
     seed: int = 0,
     n_boot: int = 2000,
     old_data: Interactions | str | os.PathLike[str] | None = None,
@@ -97,7 +102,10 @@ def compare(
         ``{"method": ..., option: value}`` (see `rectune.evaluation.split_rows`; the first
         train/test pair is used).
     metrics
-        Rating metrics (``rmse``, ``mae``) and per-user ranking metrics (``ndcg@10``, ...).
+        Rating metrics (``rmse``, ``mae``; refused for a model that only ranks) and per-user
+        ranking metrics (``ndcg@10``, ...; the cut-off at most the larger catalogue). None:
+        ``ndcg@10, recall@10`` for implicit data or a model that only ranks, else
+        ``rmse, ndcg@10``.
     seed
         Seed of the split and of the bootstrap.
     n_boot
@@ -116,12 +124,18 @@ def compare(
     """
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1, got {n_boot}")
-    specs = parse_metrics(metrics)
-    if any(s.kind == "catalogue" for s in specs):
-        raise ConfigError("compare takes per-user or per-rating metrics; coverage has no pairs")
+    specs = None if metrics is None else parse_metrics(metrics)  # fail fast on a bad name
     a, a_info = _model(model_a)
     b, b_info = _model(model_b)
     data, data_path = _data(data)
+    if specs is None:
+        ranks = data.is_implicit or False in (predicts_ratings(a), predicts_ratings(b))
+        specs = parse_metrics(["ndcg@10", "recall@10"] if ranks else ["rmse", "ndcg@10"])
+    if any(s.kind == "catalogue" for s in specs):
+        raise ConfigError("compare takes per-user or per-rating metrics; coverage has no pairs")
+    check_rating_metrics(a, specs)
+    check_rating_metrics(b, specs)
+    check_cutoffs(specs, max(len(a.item_map_), len(b.item_map_)))
     split_info = None
     test = data
     if split is not None:

@@ -8,101 +8,30 @@ the summary. Relevance is binary. A user with no relevant items scores 0 on ever
 `rectune.evaluation.evaluate` only ranks users that have at least one relevant test item.
 
 Recommendation lists are assumed free of duplicate items (as `Recommender.recommend_indices`
-returns them); a list shorter than K counts the missing positions as misses.
+returns them); a list shorter than K counts the missing positions as misses. Metric names and
+their parsing live in `rectune.evaluation.metric_names` (re-exported here).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from rectune.errors import ConfigError
-
-MetricKind = Literal["rating", "ranking", "catalogue"]
-
-#: Metrics on rating estimates (no cut-off).
-RATING_METRICS: tuple[str, ...] = ("rmse", "mae")
-#: Per-user ranking metrics at a cut-off K.
-RANKING_METRICS: tuple[str, ...] = ("precision", "recall", "f1", "ndcg", "map", "mrr", "hr")
-#: Catalogue-level metrics at a cut-off K (one number per evaluation, not per user).
-CATALOGUE_METRICS: tuple[str, ...] = ("coverage",)
-#: Accepted alternative spellings.
-METRIC_ALIASES: dict[str, str] = {"hit": "hr", "hitrate": "hr", "hit_rate": "hr"}
-
-_NAME = re.compile(r"^\s*([a-z0-9_]+)\s*(?:@\s*(\d+))?\s*$")
-
-
-# ---------------------------------------------------------------------------- metric names
-@dataclass(frozen=True)
-class MetricSpec:
-    """A parsed metric name such as ``ndcg@10``: base metric and cut-off."""
-
-    base: str
-    """Canonical base name (``rmse``, ``ndcg``, ``hr``, ...)."""
-    k: int | None = None
-    """Cut-off for ranking and catalogue metrics, None for rating metrics."""
-
-    @property
-    def name(self) -> str:
-        """Canonical spelling, used as the key in results (``hit@10`` becomes ``hr@10``)."""
-        return self.base if self.k is None else f"{self.base}@{self.k}"
-
-    @property
-    def kind(self) -> MetricKind:
-        if self.base in RATING_METRICS:
-            return "rating"
-        return "catalogue" if self.base in CATALOGUE_METRICS else "ranking"
-
-
-def valid_metric_names() -> list[str]:
-    """Human-readable list of accepted metric names (for error messages and the CLI)."""
-    return [*RATING_METRICS, *(f"{m}@K" for m in (*RANKING_METRICS, *CATALOGUE_METRICS))]
-
-
-def parse_metric(name: str) -> MetricSpec:
-    """Parse ``rmse``, ``ndcg@10``, ``hit@5`` ... into a `MetricSpec`.
-
-    Examples
-    --------
-    >>> parse_metric("NDCG@10").name, parse_metric("hit@5").name, parse_metric("rmse").kind
-    ('ndcg@10', 'hr@5', 'rating')
-    """
-    valid = ", ".join(valid_metric_names())
-    match = _NAME.match(str(name).lower())
-    if match is None:
-        raise ConfigError(f"unknown metric {name!r}; valid metrics: {valid}")
-    base, k_text = match.group(1), match.group(2)
-    base = METRIC_ALIASES.get(base, base)
-    if base in RATING_METRICS:
-        if k_text is not None:
-            raise ConfigError(f"metric {base!r} takes no cut-off (got {name!r}); valid: {valid}")
-        return MetricSpec(base)
-    if base in RANKING_METRICS or base in CATALOGUE_METRICS:
-        if k_text is None:
-            raise ConfigError(f"metric {base!r} needs a cut-off such as {base}@10; valid: {valid}")
-        k = int(k_text)
-        if k < 1:
-            raise ConfigError(f"cut-off of {name!r} must be at least 1")
-        return MetricSpec(base, k)
-    raise ConfigError(f"unknown metric {name!r}; valid metrics: {valid}")
-
-
-def parse_metrics(names: str | Iterable[str]) -> list[MetricSpec]:
-    """Parse several names (a list or a comma-separated string), dropping duplicates."""
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    out: dict[str, MetricSpec] = {}
-    for n in names:
-        spec = parse_metric(n)
-        out.setdefault(spec.name, spec)
-    if not out:
-        raise ConfigError(f"no metrics given; valid metrics: {', '.join(valid_metric_names())}")
-    return list(out.values())
+from rectune.evaluation.metric_names import (
+    CATALOGUE_METRICS,
+    METRIC_ALIASES,
+    RANKING_METRICS,
+    RATING_METRICS,
+    MetricKind,
+    MetricSpec,
+    parse_metric,
+    parse_metrics,
+    valid_metric_names,
+)
 
 
 # ---------------------------------------------------------------------------- rating metrics
@@ -418,6 +347,7 @@ __all__ = [
     "METRIC_ALIASES",
     "RANKING_METRICS",
     "RATING_METRICS",
+    "MetricKind",
     "MetricSpec",
     "average_precision_at_k",
     "coverage_at_k",

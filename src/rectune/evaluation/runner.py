@@ -27,13 +27,12 @@ model's fallback for unknown items (for most models the global mean plus the use
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ import scipy.sparse as sp
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
+from rectune.evaluation.metric_names import check_cutoffs, check_rating_metrics
 from rectune.evaluation.metrics import (
     MetricSpec,
     coverage_at_k,
@@ -48,6 +48,7 @@ from rectune.evaluation.metrics import (
     ranking_metrics,
     rating_metric,
 )
+from rectune.evaluation.results import EvaluationResult, FoldResult
 from rectune.evaluation.splits import split_options, split_rows
 from rectune.models import create_model
 from rectune.models.base import Recommender
@@ -60,112 +61,17 @@ ModelSpec = str | Recommender | type[Recommender] | Callable[..., Recommender]
 Progress = Callable[[int, int], None]
 
 
-@dataclass
-class FoldResult:
-    """Scores of one train/test split plus the raw material for significance tests."""
-
-    metrics: dict[str, float]
-    """Metric name (canonical, e.g. ``ndcg@10``) -> value on this fold."""
-    fit_seconds: float
-    """Wall time of ``model.fit`` on the training rows."""
-    predict_seconds: float
-    """Wall time of computing the rating estimates and the rankings (not the metrics)."""
-    test_rows: np.ndarray = field(repr=False)
-    """Row indices of the test set in the evaluated data (errors follow this order)."""
-    n_train: int = 0
-    errors: np.ndarray | None = field(default=None, repr=False)
-    """Estimate minus truth for each test row, when a rating metric was asked for."""
-    ranked_users: np.ndarray | None = field(default=None, repr=False)
-    """Raw ids of the ranked test users (the order of the per-user arrays)."""
-    per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    """Ranking metric name -> one value per ranked user."""
-
-    @property
-    def n_test(self) -> int:
-        return len(self.test_rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
-            "fit_seconds": self.fit_seconds,
-            "predict_seconds": self.predict_seconds,
-        }
-
-
-@dataclass
-class EvaluationResult:
-    """Per-fold scores of one model on one dataset and split; `to_json` for the record."""
-
-    model: str
-    config: dict[str, Any]
-    data_path: str | None
-    data_fingerprint: str
-    split: dict[str, Any]
-    folds: list[FoldResult]
-    metric_names: list[str] = field(default_factory=list)
-
-    @property
-    def mean(self) -> dict[str, float]:
-        """Mean over folds of every metric, ``fit_seconds`` and ``predict_seconds``."""
-        names = self.metric_names or (list(self.folds[0].metrics) if self.folds else [])
-        out = {n: _mean([f.metrics.get(n, math.nan) for f in self.folds]) for n in names}
-        out["fit_seconds"] = _mean([f.fit_seconds for f in self.folds])
-        out["predict_seconds"] = _mean([f.predict_seconds for f in self.folds])
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready record (NaN becomes null)."""
-        return {
-            "model": self.model,
-            "config": self.config,
-            "data": {"path": self.data_path, "fingerprint": self.data_fingerprint},
-            "split": self.split,
-            "folds": [f.to_dict() for f in self.folds],
-            "mean": {k: _json_float(v) for k, v in self.mean.items()},
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """``{"model", "config", "data": {"path", "fingerprint"}, "split", "folds", "mean"}``."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> EvaluationResult:
-        """Rebuild from `to_dict` output (per-pair and per-user arrays are not restored)."""
-        folds = [
-            FoldResult(
-                metrics={k: math.nan if v is None else float(v) for k, v in f["metrics"].items()},
-                fit_seconds=float(f["fit_seconds"]),
-                predict_seconds=float(f["predict_seconds"]),
-                test_rows=np.zeros(0, dtype=np.int64),
-            )
-            for f in obj["folds"]
-        ]
-        return cls(
-            model=obj["model"],
-            config=dict(obj["config"]),
-            data_path=obj["data"]["path"],
-            data_fingerprint=obj["data"]["fingerprint"],
-            split=dict(obj["split"]),
-            folds=folds,
-            metric_names=list(folds[0].metrics) if folds else [],
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> EvaluationResult:
-        return cls.from_dict(json.loads(text))
-
-
 def evaluate(
     model: ModelSpec,
     data: Interactions | str | os.PathLike[str],
     *,
     params: Mapping[str, Any] | None = None,
     split: str | Mapping[str, Any] = "kfold",
-    folds: int = 5,
-    test_size: float = 0.2,
+    folds: int | None = None,
+    test_size: float | None = None,
     metrics: str | Sequence[str] = ("rmse", "mae"),
     seed: int = 0,
-    n_support: int = 0,
+    n_support: int | None = None,
     relevance_threshold: float | None = None,
     progress: Progress | None = None,
 ) -> EvaluationResult:
@@ -184,8 +90,14 @@ def evaluate(
         Method name (``kfold``, ``random``, ``temporal``, ``user-temporal``, ``leave-last``,
         ``cold-users``, ``cold-items``) or a mapping ``{"method": ..., option: value}``; options
         not in the mapping come from ``folds``, ``test_size``, ``seed`` and ``n_support``.
+    folds, test_size, n_support
+        Options of the split methods that take them (``folds``: kfold, default 5;
+        ``test_size``: default 0.2; ``n_support``: cold-users, default 0). Giving one that the
+        split does not take is an error rather than silently ignored.
     metrics
-        Metric names such as ``rmse``, ``ndcg@10``, ``hr@10``, ``coverage@10``.
+        Metric names such as ``rmse``, ``ndcg@10``, ``hr@10``, ``coverage@10``. A cut-off above
+        the number of items in ``data`` is an error, and so are rating metrics (``rmse``,
+        ``mae``) for a model that only ranks (``predicts_ratings`` False).
     seed
         Seed of the split and of every fit (``TrainConfig(seed=seed)``).
     relevance_threshold
@@ -210,7 +122,9 @@ def evaluate(
     method, options = _split_config(
         split, folds=folds, test_size=test_size, seed=seed, n_support=n_support
     )
+    check_cutoffs(specs, data.n_items)
     make = _factory(model, params)
+    check_rating_metrics(make(), specs)  # models whose kind follows the data: after the fit
     rows = list(split_rows(data, method, **options))
     total = len(rows)
     train_cfg = TrainConfig(seed=seed)
@@ -277,6 +191,7 @@ def _run_fold(
     t0 = time.perf_counter()
     model.fit(train, train=train_cfg)
     fit_seconds = time.perf_counter() - t0
+    check_rating_metrics(model, rating_specs)
 
     t0 = time.perf_counter()
     # Dataset index -> model index (-1 if the model never saw the id), one lookup per map.
@@ -379,9 +294,15 @@ def _split_config(split: str | Mapping[str, Any], **defaults: Any) -> tuple[str,
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise ConfigError(f"split {method!r} takes options {sorted(accepted)}, not {unknown}")
+    ignored = sorted(k for k, v in defaults.items() if v is not None and k not in accepted)
+    if ignored:
+        raise ConfigError(
+            f"split {method!r} does not use {', '.join(ignored)}; it takes {sorted(accepted)}"
+        )
     options = {}
     for key, default in accepted.items():
-        value = given.get(key, defaults.get(key, default))
+        value = given.get(key, defaults.get(key))
+        value = default if value is None else value
         if value is not None:
             options[key] = value
     return method, options
@@ -415,14 +336,6 @@ def _load(path: str) -> Interactions:
     except ImportError as exc:  # pragma: no cover - the loaders module is optional here
         raise ConfigError(f"cannot read {path}: no dataset loader available ({exc})") from None
     return load(path)
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else math.nan
-
-
-def _json_float(v: float) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 __all__ = ["EvaluationResult", "FoldResult", "evaluate"]

@@ -41,7 +41,7 @@ class Popularity(Recommender):
     config: PopularityConfig
     state_names = ("item_mean",)
     param_groups = ()
-    predicts_ratings = False
+    predicts_ratings = True  # predict() gives damped item means: RMSE is meaningful
 
     item_mean_: np.ndarray
 

@@ -20,7 +20,12 @@ one of
 Rating metrics compare estimates with the slice's values pair by pair; ranking metrics rank the
 full catalogue for each user of the slice, excluding items the model has seen for that user, and
 count the user's items in the slice as relevant. ``per_event=True`` instead predicts, then
-learns, one event at a time inside a compiled loop (a model's ``prequential`` method).
+learns, one event at a time inside a compiled loop (a model's ``prequential`` method); with
+``initial_fraction=0`` the model starts empty and every event of the stream is predicted from
+what came before it, then learned (River's progressive validation): the first events get the
+model's default for unknown ids (for SVD the running mean of the values seen so far). An empty
+model has no training range to clip its estimates to, so for ratings they are clipped to the
+rating scale, taken as the data's lowest and highest value (River's tutorial clips to [1, 5]).
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ import scipy.sparse as sp
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError, DataError
-from rectune.evaluation.metrics import MetricSpec, parse_metrics, ranking_metrics, rating_metric
+from rectune.evaluation.metric_names import check_cutoffs, check_rating_metrics
+from rectune.evaluation.metrics import (
+    MetricSpec,
+    coverage_at_k,
+    parse_metrics,
+    ranking_metrics,
+    rating_metric,
+)
 from rectune.models import MODELS, create_model, model_class
 from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
@@ -154,7 +166,8 @@ def replay(
     model_name, params
         A registered model name and its hyperparameters.
     initial_fraction
-        Share of the (time-ordered) rows the first model is fitted on.
+        Share of the (time-ordered) rows the first model is fitted on, in [0, 1); 0 (per-event
+        replay only) starts from an empty model and scores every event.
     chunks
         Number of equal slices the remaining rows are cut into.
     update
@@ -164,10 +177,11 @@ def replay(
     train
         Training options of the initial fit, retrains and updates (seed defaults to ``seed``).
     metrics
-        Metric names: rating metrics (``rmse``, ``mae``) and ranking metrics (``ndcg@10``...).
+        Metric names: rating metrics (``rmse``, ``mae``; not for models that only rank) and
+        ranking metrics (``ndcg@10``...; the cut-off at most the number of items).
     per_event
-        Predict, then learn, one event at a time in compiled code (``update="partial"``, models
-        with a ``prequential`` method; rating metrics only).
+        Predict, then learn, one event at a time in compiled code (``update="partial"`` only,
+        models with a ``prequential`` method; rating metrics only).
     relevance_threshold
         Ranking metrics: only rows with a value >= this are relevant (default: every row).
 
@@ -181,13 +195,20 @@ def replay(
     """
     if update not in UPDATES:
         raise ConfigError(f"update must be one of {', '.join(UPDATES)}, not {update!r}")
-    if not 0 < initial_fraction < 1:
-        raise ConfigError(f"initial_fraction must be in (0, 1), got {initial_fraction!r}")
+    if not 0 <= initial_fraction < 1:
+        raise ConfigError(f"initial_fraction must be in [0, 1), got {initial_fraction!r}")
+    if initial_fraction == 0 and not per_event:
+        raise ConfigError(
+            "initial_fraction=0 starts from an empty model, which only per-event replay scores "
+            "(per_event=True, update='partial'); use an initial_fraction in (0, 1)"
+        )
     if chunks < 1:
         raise ConfigError(f"chunks must be at least 1, got {chunks!r}")
     specs = parse_metrics(metrics)
+    check_cutoffs(specs, data.n_items)
     params = dict(params or {})
-    create_model(model_name, **params)  # validate name and parameters before any work
+    # Validate name and parameters before any work; kinds that follow the data: after the fit.
+    check_rating_metrics(create_model(model_name, **params), specs)
     train = train or TrainConfig(seed=seed)
     fstrategy = FinetuneStrategy.parse(strategy) if update == "finetune" else None
     if strategy is not None and update != "finetune":
@@ -198,7 +219,7 @@ def replay(
     ordered = _time_order(data)
     n = len(ordered)
     n_init = round(initial_fraction * n)
-    if n_init < 1 or n - n_init < chunks:
+    if (initial_fraction > 0 and n_init < 1) or n - n_init < chunks:
         raise DataError(
             f"{n} rows cannot make an initial fit of {initial_fraction:.0%} and {chunks} chunks"
         )
@@ -206,17 +227,26 @@ def replay(
     starts, bounds = [int(p[0]) for p in pieces], [int(p[-1]) + 1 for p in pieces]
 
     model = create_model(model_name, **params)
-    t0 = time.perf_counter()
-    model.fit(ordered.subset(np.arange(n_init)), train=train)
-    initial_fit = time.perf_counter() - t0
-    logger.info("replay %s: initial fit on %d rows in %.3fs", model_name, n_init, initial_fit)
+    initial_fit = 0.0
+    if n_init:
+        t0 = time.perf_counter()
+        model.fit(ordered.subset(np.arange(n_init)), train=train)
+        initial_fit = time.perf_counter() - t0
+        check_rating_metrics(model, specs)
+        logger.info("replay %s: initial fit on %d rows in %.3fs", model_name, n_init, initial_fit)
 
+    # An empty start has no training range: clip to the rating scale (see the module docs).
+    scale: dict[str, Any] = {}
+    if per_event and n_init == 0 and ordered.kind == "rating":
+        scale = {"clip": (float(ordered.values.min()), float(ordered.values.max()))}
     results: list[ChunkResult] = []
     for k, (lo, hi) in enumerate(zip(starts, bounds, strict=True)):
         chunk = ordered.subset(np.arange(lo, hi))
-        if per_event and update == "partial":
+        if per_event:
+            # An empty start draws its first rows from ``seed``; later calls continue the stream.
+            start = {"seed": seed, **scale} if k == 0 and n_init == 0 else scale
             t0 = time.perf_counter()
-            preds = np.asarray(model.prequential(chunk), dtype=np.float64)  # type: ignore[attr-defined]
+            preds = np.asarray(model.prequential(chunk, **start), dtype=np.float64)  # type: ignore[attr-defined]
             seconds = time.perf_counter() - t0
             res = _score_estimates(k, chunk, preds, specs)
             res.update_seconds = seconds
@@ -293,8 +323,6 @@ def score_chunk(
         res.per_user = ranking_metrics(recs_c, relevant, per_user_specs) if per_user_specs else {}
         for s in ranking:
             if s.kind == "catalogue":
-                from rectune.evaluation.metrics import coverage_at_k
-
                 res.metrics[s.name] = coverage_at_k(recs, s.k or 0, len(model.item_map_))
             else:
                 v = res.per_user[s.name]
@@ -334,15 +362,20 @@ def prequential_models() -> list[str]:
 
 
 def _check_per_event(model_name: str, update: str, specs: Sequence[MetricSpec]) -> None:
-    if update not in ("partial", "none"):
+    if update == "none":
+        # Nothing learned between events: per-event scores would equal the chunked ones.
         raise ConfigError(
-            f"per-event replay learns with partial_fit: use update='partial' (or 'none'), "
-            f"not {update!r}"
+            "per-event replay predicts then learns each event: it needs update='partial'; "
+            "with update='none' nothing is learned, so drop per_event (chunked scoring is the same)"
+        )
+    if update != "partial":
+        raise ConfigError(
+            f"per-event replay learns with partial_fit: use update='partial', not {update!r}"
         )
     bad = [s.name for s in specs if s.kind != "rating"]
     if bad:
         raise ConfigError(f"per-event replay scores rating metrics only (rmse, mae), not {bad}")
-    if update == "partial" and not callable(getattr(model_class(model_name), "prequential", None)):
+    if not callable(getattr(model_class(model_name), "prequential", None)):
         have = prequential_models()
         raise ConfigError(
             f"{model_name} has no compiled per-event (prequential) path; models that do: "

@@ -170,39 +170,175 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ArtifactError(f"{path}: not an artifact (no manifest.json)")
     try:
         manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{mpath}: corrupt manifest ({exc})") from None
-    for name, digest in manifest.get("files", {}).items():
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+        raise ArtifactError(f"{mpath}: entry 'files' must map file names to SHA-256 digests")
+    unlisted = [name for name in _FILES if name not in files]
+    if unlisted:
+        raise ArtifactError(f"{mpath}: entry 'files' lacks {', '.join(unlisted)}")
+    for name, digest in files.items():
         fpath = path / name
-        if not fpath.is_file():
+        if Path(name).name != name or not fpath.is_file():
             raise ArtifactError(f"{path}: missing file {name}")
         if _sha256(fpath) != digest:
             raise ArtifactError(f"{fpath}: checksum mismatch (file changed or corrupt)")
+    for key in ("id", "checksum"):
+        if not isinstance(manifest.get(key), str):
+            raise ArtifactError(f"{mpath}: entry {key!r} missing or not a string")
     return manifest
 
 
 def read_json(path: str | os.PathLike[str], name: str) -> Any:
     """One JSON file of an artifact (config, lineage, metrics, train, ids)."""
-    return json.loads((Path(path) / name).read_text())
+    fpath = Path(path) / name
+    try:
+        return json.loads(fpath.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{fpath}: missing file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{fpath}: not valid JSON ({exc})") from None
+
+
+def _json_object(path: Path, name: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON file that must hold an object with ``keys``; errors name the file and entry."""
+    obj = read_json(path, name)
+    if not isinstance(obj, dict):
+        raise ArtifactError(f"{path / name}: must hold a JSON object, not {type(obj).__name__}")
+    for key in keys:
+        if key not in obj:
+            raise ArtifactError(f"{path / name}: missing entry {key!r}")
+    return obj
+
+
+#: Base state every model saves (`Recommender.get_state`), checked before the model reads it.
+_BASE_STATE = (
+    "_global_mean",
+    "_rating_range",
+    "_item_popularity",
+    "_seen_indptr",
+    "_seen_indices",
+    "_seen_data",
+)
+
+
+def _read_params(path: Path) -> dict[str, np.ndarray]:
+    """Every array of ``params.npz`` (no pickle); an unreadable entry is named."""
+    fpath = path / "params.npz"
+    try:
+        npz = np.load(fpath, allow_pickle=False)
+    except Exception as exc:  # not a zip, a pickle, truncated...: all a corrupt file
+        raise ArtifactError(f"{fpath}: unreadable ({exc})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ArtifactError(f"{fpath}: not an .npz archive of named arrays")
+    state: dict[str, np.ndarray] = {}
+    with npz:
+        for key in npz.files:
+            try:
+                state[key] = npz[key]
+            except Exception as exc:  # object arrays (need pickle), bad headers, bad zip data
+                raise ArtifactError(f"{fpath}: entry {key!r} cannot be read ({exc})") from None
+    for key, arr in state.items():
+        if arr.dtype.kind not in "biufU":
+            raise ArtifactError(f"{fpath}: entry {key!r} has unsupported dtype {arr.dtype}")
+    return state
+
+
+def _check_state(
+    fpath: Path,
+    state: dict[str, np.ndarray],
+    axes: dict[str, tuple[str, ...]],
+    n_users: int,
+    n_items: int,
+) -> None:
+    """Shapes and dtypes the base state and the id-indexed arrays must have (`row_axes`)."""
+    missing = [k for k in (*_BASE_STATE, *axes) if k not in state]
+    if missing:
+        raise ArtifactError(f"{fpath}: missing entry {missing[0]!r}")
+
+    def bad(key: str, why: str) -> ArtifactError:
+        return ArtifactError(f"{fpath}: entry {key!r} {why} (shape {state[key].shape})")
+
+    for key in _BASE_STATE:
+        if state[key].dtype.kind not in "biuf":
+            raise bad(key, f"must be numeric, not {state[key].dtype}")
+    want = {"_global_mean": (1,), "_rating_range": (2,), "_item_popularity": (n_items,)}
+    for key, shape in want.items():
+        if state[key].shape != shape:
+            raise bad(key, f"must have shape {shape}")
+    indptr, indices = state["_seen_indptr"], state["_seen_indices"]
+    if indptr.shape != (n_users + 1,) or indptr.dtype.kind not in "iu":
+        raise bad("_seen_indptr", f"must be {n_users + 1} integer offsets")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(indices):
+        raise bad("_seen_indptr", "must rise from 0 to the number of seen entries")
+    in_range = not len(indices) or 0 <= indices.min() <= indices.max() < n_items
+    if indices.dtype.kind not in "iu" or not in_range:
+        raise bad("_seen_indices", f"must be item indices in [0, {n_items})")
+    if state["_seen_data"].shape != indices.shape:
+        raise bad("_seen_data", f"must have one value per seen entry ({len(indices)})")
+    sizes = {"user": n_users, "item": n_items}
+    for key, entities in axes.items():
+        arr = state[key]
+        lengths = tuple(sizes[e] for e in entities)
+        if arr.shape[: len(lengths)] != lengths:
+            rows = " x ".join(f"{n} {e}s" for n, e in zip(lengths, entities, strict=True))
+            raise bad(key, f"must have {rows} rows")
 
 
 def load_model(path: str | os.PathLike[str]) -> Recommender:
-    """Rebuild a model from an artifact; predictions equal those of the saved model."""
+    """Rebuild a model from an artifact; predictions equal those of the saved model.
+
+    Every failure (missing or corrupt file, checksum mismatch, unknown model, bad entry, wrong
+    dtype or shape) is an `ArtifactError` naming the file and the entry.
+    """
+    from rectune.errors import RectuneError
     from rectune.models import model_class
 
     path = Path(path)
     read_manifest(path)
-    cfg = read_json(path, "config.json")
-    cls = model_class(cfg["model"])
-    model = cls(cfg["config"])
-    ids = read_json(path, "ids.json")
-    with np.load(path / "params.npz", allow_pickle=False) as npz:
-        state = {k: npz[k] for k in npz.files}
-    model.set_state(
-        state, IdMap.from_json(ids["users"]), IdMap.from_json(ids["items"]), ids["kind"]
-    )
-    train = read_json(path, "train.json")
-    lineage = read_json(path, "lineage.json")
+    cfg_path = path / "config.json"
+    cfg = _json_object(path, "config.json", ("model", "config"))
+    version = cfg.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{cfg_path}: entry 'format_version' is {version!r}; this rectune reads up to "
+            f"{FORMAT_VERSION} (upgrade rectune)"
+        )
+    try:
+        cls = model_class(cfg["model"])
+    except (RectuneError, ImportError, AttributeError, TypeError) as exc:
+        raise ArtifactError(f"{cfg_path}: entry 'model': {exc}") from None
+    if not isinstance(cfg["config"], dict):
+        raise ArtifactError(f"{cfg_path}: entry 'config' must be a JSON object")
+    try:
+        model = cls(cfg["config"])
+    except RectuneError as exc:
+        raise ArtifactError(f"{cfg_path}: entry 'config': {exc}") from None
+    ids_path = path / "ids.json"
+    ids = _json_object(path, "ids.json", ("users", "items", "kind"))
+    maps = {}
+    for side in ("users", "items"):
+        try:
+            maps[side] = IdMap.from_json(ids[side])
+        except Exception as exc:  # wrong types, duplicates...: the map is unusable
+            raise ArtifactError(f"{ids_path}: entry {side!r} is not an id map ({exc})") from None
+    params = path / "params.npz"
+    state = _read_params(path)
+    model.data_kind_ = ids["kind"]  # some models' axes follow the data kind (set_state sets it)
+    try:
+        axes = model.row_axes()
+    except Exception:  # axes that depend on more fitted state: the model checks its own arrays
+        axes = {}
+    _check_state(params, state, axes, len(maps["users"]), len(maps["items"]))
+    try:
+        model.set_state(state, maps["users"], maps["items"], ids["kind"])
+    except KeyError as exc:
+        raise ArtifactError(f"{params}: missing entry {exc.args[0]!r}") from None
+    except Exception as exc:  # the model's own checks, torch shape mismatches, ...
+        raise ArtifactError(f"{params}: does not fit a {cls.__name__} ({exc})") from None
+    train = _json_object(path, "train.json", ())
+    lineage = _json_object(path, "lineage.json", ("id",))
     model.fit_info_ = {
         "fit_seconds": train.get("fit_seconds"),
         "train": train.get("train"),

@@ -8,6 +8,7 @@ naming the setting: nothing is silently ignored.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -34,10 +35,11 @@ class FinetuneStrategy(ConfigBase):
 
     l2sp: float | dict[str, float] = 0.0
     """L2-SP penalty ``lambda * ||theta - theta_parent||^2``: one lambda for every group, or a
-    lambda per group name/glob. 0 is plain continued training; a huge lambda keeps the parent."""
+    lambda per group name/glob. 0 is plain continued training; a huge lambda keeps the parent.
+    Every lambda must be finite and >= 0 (a negative one would reward leaving the parent)."""
     freeze: list[str] = Field(default_factory=list)
     """Groups (names or globs) left bit-identical."""
-    clip_norm: float | None = Field(None, gt=0)
+    clip_norm: float | None = Field(None, gt=0, allow_inf_nan=False)
     """Clip each update's gradient to this L2 norm (per row)."""
     new_ids: NewIds = "mean"
     """How rows of unseen users/items start: zeros, mean of known rows, regression from side
@@ -53,6 +55,16 @@ class FinetuneStrategy(ConfigBase):
     """new_ids=neighbors: how many similar known rows to average."""
     text_encoder: str = "minilm"
     """new_ids=text: the `TextEncoder` embedding item text (``minilm`` or a local model dir)."""
+
+    @field_validator("l2sp")
+    @classmethod
+    def _check_l2sp(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for group, lam in items:
+            if not math.isfinite(lam) or lam < 0:
+                where = "l2sp" if group is None else f"l2sp[{group!r}]"
+                raise ValueError(f"{where} must be a finite lambda >= 0, got {lam!r}")
+        return value
 
     @field_validator("freeze", mode="before")
     @classmethod
