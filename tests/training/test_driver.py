@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rectune.data.sparse import merge_csr
 from rectune.errors import ConfigError
-from rectune.models._kernels import merge_csr
 from rectune.models.baselines import Baseline
 from rectune.testing import low_rank
 from rectune.training import FinetuneStrategy, TrainConfig

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rectune.models.ncf import NCF
+from rectune.models.neural import NCF
 from rectune.testing import low_rank
 from rectune.training import FinetuneStrategy, TrainConfig
+from rectune.training.torch_loop import run_epoch
 from rectune.training.torch_trainer import TorchTrainer
 
 
@@ -22,7 +23,7 @@ def _setup(seed: int = 0):
 
 def _run(model, local, trainer, epochs, start=0):
     for epoch in range(start, epochs):
-        model._epoch(trainer, local, 0, epoch, 1.0)
+        run_epoch(model, trainer, local, seed=0, epoch=epoch)
 
 
 def test_resume_equals_uninterrupted(tmp_path) -> None:
