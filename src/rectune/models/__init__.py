@@ -14,7 +14,7 @@ from typing import Any
 
 from rectune.models.base import Recommender
 from rectune.registry import catalog
-from rectune.registry.catalog import MODELS
+from rectune.registry.catalog import MODELS, register_model
 
 #: Public names of the families, re-exported here on first access.
 _FAMILIES: dict[str, tuple[str, ...]] = {
@@ -52,4 +52,11 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_HOME])
 
 
-__all__ = ["MODELS", "Recommender", "create_model", "model_class", *_HOME]
+__all__ = [
+    "MODELS",
+    "Recommender",
+    "create_model",
+    "model_class",
+    "register_model",
+    *_HOME,
+]

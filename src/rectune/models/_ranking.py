@@ -62,6 +62,19 @@ def ranked(
     return out_idx, out_sc
 
 
+def similarity_rows(
+    items: np.ndarray, *, n_items: int, similarities: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Rows of ``similarities(known items)`` for item indices (-1: unknown, all -inf); an item
+    is never similar to itself (its own column is -inf)."""
+    out = np.full((len(items), n_items), -np.inf)
+    known = np.flatnonzero(items >= 0)
+    if len(known):
+        out[known] = similarities(items[known])
+        out[known, items[known]] = -np.inf
+    return out
+
+
 def cosine_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Cosine similarity of the listed rows of ``vectors`` with every row (zero rows: 0)."""
     v = np.asarray(vectors, dtype=np.float64)

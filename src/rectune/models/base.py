@@ -15,6 +15,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -23,9 +24,14 @@ import scipy.sparse as sp
 from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
-from rectune.data.sparse import compact, csr_from_pairs
 from rectune.errors import ConfigError, DataError, NotFittedError
-from rectune.models._ranking import ranked
+from rectune.models._ranking import ranked, similarity_rows
+from rectune.models._state import (
+    base_state,
+    default_row_axes,
+    fit_base_state,
+    restore_base_state,
+)
 from rectune.registry.artifacts import load_model, save_model
 from rectune.training.config import TrainConfig
 from rectune.training.finetune import run_finetune, run_partial_fit
@@ -113,20 +119,7 @@ class Recommender(ABC):
 
     def _prepare(self, data: Interactions) -> Interactions:
         """Compact id maps over the ids present in ``data`` and set the shared base state."""
-        present_u, users = compact(data.users, data.n_users)
-        present_i, items = compact(data.items, data.n_items)
-        self.user_map_ = IdMap(data.user_map.ids[present_u])
-        self.item_map_ = IdMap(data.item_map.ids[present_i])
-        local = data.reindexed(users, items, self.user_map_, self.item_map_)
-        self.global_mean_ = float(data.values.mean())
-        self.rating_range_ = np.array([data.values.min(), data.values.max()], dtype=np.float64)
-        indptr, indices, values = csr_from_pairs(
-            local.users, local.items, local.values, local.n_users
-        )
-        self.seen_ = sp.csr_matrix((values, indices, indptr), shape=(local.n_users, local.n_items))
-        self.item_popularity_ = np.bincount(local.items, minlength=local.n_items).astype(np.float64)
-        self.data_kind_ = data.kind
-        return local
+        return fit_base_state(self, data)
 
     @abstractmethod
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
@@ -195,15 +188,7 @@ class Recommender(ABC):
         By default ``user_*`` arrays are user rows, ``item_*``/``implicit_*`` item rows, and
         ``*_similarity`` square matrices; models override for anything else.
         """
-        out: dict[str, tuple[str, ...]] = {}
-        for name in self.state_names:
-            if name.endswith("_similarity"):
-                out[name] = ("user", "user") if name.startswith("user") else ("item", "item")
-            elif name.startswith("user_"):
-                out[name] = ("user",)
-            elif name.startswith(("item_", "implicit_")):
-                out[name] = ("item",)
-        return out
+        return default_row_axes(self.state_names)
 
     def _grow(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
@@ -358,17 +343,10 @@ class Recommender(ABC):
         `ConfigError`.
         """
         self._check_fitted()
-        idx = self.item_map_.index_of(items)
-        found, scores = ranked(idx, n, len(self.item_map_), self._similar_block)
+        idx, n_items = self.item_map_.index_of(items), len(self.item_map_)
+        block = partial(similarity_rows, n_items=n_items, similarities=self._item_similarities)
+        found, scores = ranked(idx, n, n_items, block)
         return self.item_map_.ids[np.maximum(found, 0)], scores
-
-    def _similar_block(self, items: np.ndarray) -> np.ndarray:
-        out = np.full((len(items), len(self.item_map_)), -np.inf)
-        known = np.flatnonzero(items >= 0)
-        if len(known):
-            out[known] = self._item_similarities(items[known])
-            out[known, items[known]] = -np.inf
-        return out
 
     def _item_similarities(self, items: np.ndarray) -> np.ndarray:
         """Similarity of known item indices to every item: shape (len(items), n_items)."""
@@ -393,13 +371,7 @@ class Recommender(ABC):
         """Every learned array by name: the model's ``state_names`` plus the base state."""
         self._check_fitted()
         state = {name: np.asarray(getattr(self, name + "_")) for name in self.state_names}
-        state["_global_mean"] = np.array([self.global_mean_])
-        state["_rating_range"] = self.rating_range_
-        state["_item_popularity"] = self.item_popularity_
-        state["_seen_indptr"] = self.seen_.indptr
-        state["_seen_indices"] = self.seen_.indices
-        state["_seen_data"] = self.seen_.data
-        return state
+        return {**state, **base_state(self)}
 
     def set_state(
         self, state: Mapping[str, np.ndarray], user_map: IdMap, item_map: IdMap, kind: str
@@ -410,15 +382,7 @@ class Recommender(ABC):
             raise NotFittedError(f"state lacks {missing} for {type(self).__name__}")
         for name in self.state_names:
             setattr(self, name + "_", state[name])
-        self.user_map_, self.item_map_ = user_map, item_map
-        self.global_mean_ = float(state["_global_mean"][0])
-        self.rating_range_ = state["_rating_range"]
-        self.item_popularity_ = state["_item_popularity"]
-        self.seen_ = sp.csr_matrix(
-            (state["_seen_data"], state["_seen_indices"], state["_seen_indptr"]),
-            shape=(len(user_map), len(item_map)),
-        )
-        self.data_kind_ = kind
+        restore_base_state(self, state, user_map, item_map, kind)
         self._after_load()
         return self
 

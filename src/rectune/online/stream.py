@@ -37,7 +37,13 @@ import scipy.sparse as sp
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError, DataError
-from rectune.evaluation.metrics import MetricSpec, parse_metrics, ranking_metrics, rating_metric
+from rectune.evaluation.metrics import (
+    MetricSpec,
+    coverage_at_k,
+    parse_metrics,
+    ranking_metrics,
+    rating_metric,
+)
 from rectune.models import MODELS, create_model, model_class
 from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
@@ -293,8 +299,6 @@ def score_chunk(
         res.per_user = ranking_metrics(recs_c, relevant, per_user_specs) if per_user_specs else {}
         for s in ranking:
             if s.kind == "catalogue":
-                from rectune.evaluation.metrics import coverage_at_k
-
                 res.metrics[s.name] = coverage_at_k(recs, s.k or 0, len(model.item_map_))
             else:
                 v = res.per_user[s.name]

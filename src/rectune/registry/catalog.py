@@ -40,6 +40,25 @@ MODELS: dict[str, str] = {
 }
 
 
+#: Models registered at run time (`register_model`): name -> class.
+_REGISTERED: dict[str, type[Any]] = {}
+
+
+def register_model(cls: type[Any]) -> type[Any]:
+    """Make a model class defined outside rectune loadable by name (a class decorator).
+
+    `create_model`, `model_class` and `rectune.load` then find it under its ``name`` (and its
+    class name), like a built-in model; the names of built-in models cannot be taken.
+    """
+    name = getattr(cls, "name", "")
+    if not name:
+        raise ConfigError(f"{cls.__name__} has no name: set the class attribute `name`")
+    if name in MODELS or cls.__name__ in {v.split(":")[1] for v in MODELS.values()}:
+        raise ConfigError(f"model name {name!r} ({cls.__name__}) is taken by a built-in model")
+    _REGISTERED[name] = _REGISTERED[cls.__name__] = cls
+    return cls
+
+
 class SavedModel(Protocol):
     """What an artifact is written from and read into (every `Recommender`)."""
 
@@ -66,13 +85,16 @@ def model_path(name: str) -> tuple[str, str]:
         by_class = {v.split(":")[1]: v for v in MODELS.values()}
         target = by_class.get(name)
     if target is None:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        known = ", ".join([*MODELS, *(n for n, c in _REGISTERED.items() if n != c.__name__)])
+        raise ConfigError(f"unknown model {name!r}; known models: {known}")
     module, cls = target.split(":")
     return f"{MODEL_PACKAGE}.{module}", cls
 
 
 def model_class(name: str) -> type[Any]:
     """The class registered under a CLI name (or a class name), its family imported now."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     module, cls = model_path(name)
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
