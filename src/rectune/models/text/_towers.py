@@ -8,6 +8,7 @@ Kept apart from `rectune.models.text.text_rec` so the model file reads as the co
   embedded into the same space) and ``user_adapter`` (residual MLP over the pooled history).
   Both adapters start as the identity and the token table at zero, so an untrained model is the
   plain encoder.
+- `texts_of`, `merged_texts`: the catalogue's texts (``item <id>`` where there is none).
 - `recent_items`: each user's ``history`` most recent items, the user tower's input.
 - `TextTrainer`: `TorchTrainer` with a separate step size for encoder weights (LoRA/full).
 """
@@ -82,6 +83,28 @@ def gather_bags(
     offsets[1:] = np.cumsum(lengths)[:-1]
     pos = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
     return torch.from_numpy(cols[pos]), torch.from_numpy(offsets), torch.from_numpy(w[pos])
+
+
+# ---------------------------------------------------------------------- catalogue
+def texts_of(ids: np.ndarray, item_text: pd.Series | None) -> np.ndarray:
+    """Text of each raw id (``item <id>`` where ``item_text`` has none)."""
+    out = [f"item {i}" for i in ids]
+    if item_text is not None:
+        found = item_text.reindex(ids)
+        out = [str(t) if isinstance(t, str) else d for t, d in zip(found, out, strict=True)]
+    return np.array(out, dtype=str)
+
+
+def merged_texts(current: np.ndarray, ids: np.ndarray, item_text: pd.Series | None) -> np.ndarray:
+    """``current`` texts (of ``ids[:len(current)]``) updated from ``item_text``, then the texts
+    of the ids after them."""
+    n_old = len(current)
+    texts = list(current) + list(texts_of(ids[n_old:], item_text))
+    if item_text is not None:
+        known = np.flatnonzero(np.isin(ids[:n_old], np.asarray(item_text.index)))
+        for i, t in zip(known, texts_of(ids[known], item_text), strict=True):
+            texts[i] = t
+    return np.array(texts, dtype=str)
 
 
 # ---------------------------------------------------------------------- histories

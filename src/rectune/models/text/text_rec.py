@@ -119,7 +119,7 @@ class TextRecommender(TorchRecommender):
             if extra:
                 self.seen_.resize((self.seen_.shape[0], len(self.item_map_)))
                 self.item_popularity_ = np.concatenate([self.item_popularity_, np.zeros(extra)])
-        self.item_text_ = self._texts_of(self.item_map_.ids, data)
+        self.item_text_ = tt.texts_of(self.item_map_.ids, data.item_text)
         order = np.argsort(data.timestamps, kind="stable") if data.timestamps is not None else None
         rank = np.empty(len(local), np.int64)
         rank[np.arange(len(local)) if order is None else order] = np.arange(len(local))
@@ -133,36 +133,14 @@ class TextRecommender(TorchRecommender):
         self._vocab = vocab
         return local
 
-    @staticmethod
-    def _texts_of(ids: np.ndarray, data: Interactions) -> np.ndarray:
-        """Text of each raw id (``item <id>`` where the data has none)."""
-        out = [f"item {i}" for i in ids]
-        if data.item_text is not None:
-            found = data.item_text.reindex(ids)
-            out = [str(t) if isinstance(t, str) else d for t, d in zip(found, out, strict=True)]
-        return np.array(out, dtype=str)
-
     def _update_catalogue(self, local: Interactions, new_users: np.ndarray) -> None:
         """New/changed texts and user rows; histories get the rows in time order."""
-        ids = self.item_map_.ids
-        n_old = len(self.item_text_)
-        texts = list(self.item_text_) + list(self._texts_of(ids[n_old:], local))
-        if local.item_text is not None:
-            known = np.flatnonzero(np.isin(ids[:n_old], np.asarray(local.item_text.index)))
-            for i, t in zip(known, self._texts_of(ids[known], local), strict=True):
-                texts[i] = t
-        self.item_text_ = np.array(texts, dtype=str)
+        self.item_text_ = tt.merged_texts(self.item_text_, self.item_map_.ids, local.item_text)
         rank = np.arange(len(local))
         if local.timestamps is not None:
             rank[np.argsort(local.timestamps, kind="stable")] = np.arange(len(local))
-        self.user_recent_ = tt.recent_items(
-            self.user_recent_,
-            local.users,
-            local.items,
-            rank,
-            len(self.user_map_),
-            self.config.history,
-        )
+        self.user_recent_ = tt.recent_items(self.user_recent_, local.users, local.items, rank,
+                                            len(self.user_map_), self.config.history)  # fmt: skip
 
     def _grow(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
