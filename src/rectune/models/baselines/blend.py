@@ -22,6 +22,7 @@ from rectune.models.base import Recommender
 from rectune.registry.catalog import create_model, model_class
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.info import fit_info
 
 
 class BlendConfig(ConfigBase):
@@ -189,6 +190,6 @@ class Blend(Recommender):
         for k, member in enumerate(self._make_members()):
             own = {key.split(".", 1)[1]: v for key, v in state.items() if key.startswith(f"m{k}.")}
             member.set_state({**shared, **own}, user_map.copy(), item_map.copy(), kind)
-            member.fit_info_ = {}
+            member.fit_info_ = fit_info(seconds=None)
             self.members_.append(member)
         return self
