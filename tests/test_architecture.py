@@ -10,7 +10,10 @@ from outside its folder, no module is over 500 lines.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -300,3 +303,25 @@ def test_guide_lists_every_family() -> None:
     text = GUIDE.read_text()
     missing = [f for f in families if f"models/{f}/" not in text]
     assert not missing, f"docs/architecture.md does not describe {missing}"
+
+
+def test_loading_a_model_by_name_imports_only_its_family(tmp_path: Path) -> None:
+    """`create_model` and `load` import one family: SVD pays for no kNN kernels, no torch."""
+    code = (
+        "import sys\n"
+        "import rectune\n"
+        "from rectune.testing import low_rank\n"
+        f"rectune.create_model('svd', epochs=1).fit(low_rank()).save({str(tmp_path / 'a')!r})\n"
+        "before = set(sys.modules)\n"
+        f"rectune.load({str(tmp_path / 'a')!r})\n"
+        "fams = {m.split('.')[2] for m in sys.modules if m.startswith('rectune.models.')}\n"
+        "print(sorted(fams), 'torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    families, torch_loaded = out.stdout.strip().rsplit(" ", 1)
+    assert torch_loaded == "False"
+    for other in ("knn", "implicit", "neural", "text"):
+        assert f"'{other}'" not in families, families
+    assert "'mf'" in families
