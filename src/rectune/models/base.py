@@ -127,11 +127,7 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ fine-tuning, updates
     def finetune(
-        self,
-        data: Interactions,
-        *,
-        train: TrainConfig | None = None,
-        strategy: StrategySpec = None,
+        self, data: Interactions, *, train: TrainConfig | None = None, strategy: StrategySpec = None
     ) -> Self:
         """Continue training this fitted model (the parent) on ``data``; returns ``self``.
 
@@ -293,12 +289,7 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ ranking
     def recommend(
-        self,
-        users: Any,
-        n: int = 10,
-        *,
-        exclude_seen: bool = True,
-        candidates: Any = None,
+        self, users: Any, n: int = 10, *, exclude_seen: bool = True, candidates: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each raw user id, batch first.
 
@@ -316,13 +307,9 @@ class Recommender(ABC):
         return ids, scores
 
     def recommend_indices(
-        self,
-        users: np.ndarray,
-        n: int,
-        *,
-        exclude_seen: bool = True,
+        self, users: np.ndarray, n: int, *, exclude_seen: bool = True,
         candidates: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """`recommend` on model indices; -1 rows are unknown users (popularity fallback)."""
         users = np.asarray(users, dtype=np.int64)
         return ranked(
