@@ -30,8 +30,8 @@ from rectune.data.loaders import load
 from rectune.evaluation import evaluate
 from rectune.evaluation.compare import paired_bootstrap
 from rectune.models import create_model
-from rectune.models.svd import SVD
-from rectune.models.text_rec import TextRecommender
+from rectune.models.mf import SVD
+from rectune.models.text import TextRecommender
 from rectune.training.finetune import absorb, grow
 from rectune.training.strategy import FinetuneStrategy
 

@@ -23,7 +23,7 @@ import numpy as np
 from _common import data_dir, machine
 
 from rectune.data.loaders import load
-from rectune.models.svd import SVD, SVDConfig
+from rectune.models.mf import SVD, SVDConfig
 
 RIVER_TUTORIAL = {"n_factors": 10, "bias_lr": 0.025, "latent_lr": 0.05, "sigma": 0.1}
 

@@ -34,7 +34,7 @@ from rectune.data import Interactions
 from rectune.data.loaders import load
 from rectune.evaluation.metrics import ranking_metrics
 from rectune.models import create_model
-from rectune.models.text_rec import TextRecommender
+from rectune.models.text import TextRecommender
 from rectune.registry.artifacts import load_model
 from rectune.text.item_text import strip_tags
 from rectune.training import TrainConfig

@@ -32,7 +32,7 @@ MODES = ("frozen", "lora", "full")
 def child(mode: str, pairs: int, epochs: int, out: str) -> None:
     from rectune.data.loaders import load
     from rectune.evaluation import evaluate
-    from rectune.models.text_rec import TextRecommender
+    from rectune.models.text import TextRecommender
 
     data = load(data_dir() / "ml-latest-small")
     params = {

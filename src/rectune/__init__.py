@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from rectune.config import ConfigBase
 from rectune.data import IdMap, Interactions
 from rectune.errors import (
@@ -16,6 +14,7 @@ from rectune.errors import (
 from rectune.models import Recommender, create_model, model_class
 from rectune.registry import load_model, save_model
 from rectune.training import TrainConfig
+from rectune.version import __version__
 
 load = load_model
 

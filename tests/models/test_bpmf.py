@@ -5,7 +5,7 @@ import pytest
 
 from rectune.errors import ConfigError
 from rectune.models.baselines import Baseline
-from rectune.models.bpmf import BPMF
+from rectune.models.mf import BPMF
 from rectune.testing import low_rank
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
-from rectune.models.content_knn import ContentKNN, Tfidf
+from rectune.models.knn import ContentKNN
 from rectune.registry.artifacts import load_model
+from rectune.text.tfidf import Tfidf
 
 TEXT = pd.Series(
     {

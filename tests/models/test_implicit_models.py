@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from rectune import Interactions
-from rectune.models.als import ALS
-from rectune.models.bpr import BPR
-from rectune.models.ease import EASE, ease_solve
+from rectune.models.implicit import ALS, BPR, EASE, ease_solve
 from rectune.testing import two_clusters
 from rectune.training import TrainConfig
 

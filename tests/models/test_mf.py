@@ -10,9 +10,7 @@ import pytest
 
 from rectune import Interactions
 from rectune.models.baselines import Baseline
-from rectune.models.nmf import NMF
-from rectune.models.svd import SVD
-from rectune.models.svdpp import SVDpp
+from rectune.models.mf import NMF, SVD, SVDpp
 from rectune.training.config import TrainConfig
 
 FAST = {
@@ -79,7 +77,7 @@ def test_deterministic_under_seed(cls, data) -> None:
 
 
 def test_svd_same_model_for_any_thread_count(data, monkeypatch) -> None:
-    import rectune.models.svd as svd_module
+    import rectune.models.mf.svd as svd_module
 
     monkeypatch.setattr(svd_module, "PARALLEL_MIN_WORK", 0)
     one = SVD(**FAST[SVD]).fit(data, train=TrainConfig(threads=1))

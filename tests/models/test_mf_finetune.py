@@ -7,10 +7,7 @@ import pytest
 
 from rectune import Interactions
 from rectune.errors import ConfigError
-from rectune.models.bpmf import BPMF
-from rectune.models.nmf import NMF
-from rectune.models.svd import FOLD_IN_REG, SVD, SVDConfig
-from rectune.models.svdpp import SVDpp
+from rectune.models.mf import BPMF, FOLD_IN_REG, NMF, SVD, SVDConfig, SVDpp
 from rectune.testing import low_rank
 from rectune.training.config import TrainConfig
 

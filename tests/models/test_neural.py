@@ -10,8 +10,7 @@ import torch
 from rectune import Interactions
 from rectune.data.synthetic import generate
 from rectune.errors import ConfigError
-from rectune.models.sasrec import SASRec, windows
-from rectune.models.two_tower import TwoTower
+from rectune.models.neural import SASRec, TwoTower, windows
 from rectune.registry.artifacts import load_model
 from rectune.training.config import TrainConfig
 

@@ -9,7 +9,7 @@ import torch
 
 from rectune.data import Interactions
 from rectune.errors import ConfigError
-from rectune.models.text_rec import TextRecommender
+from rectune.models.text import TextRecommender
 from rectune.registry.artifacts import load_model
 from rectune.text import TextEncoder
 from rectune.training import TrainConfig

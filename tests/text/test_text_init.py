@@ -116,3 +116,14 @@ def test_text_init_in_partial_fit_and_torch_models(tiny_bert) -> None:
     with pytest.raises(ConfigError, match="new_ids=text"):
         create_model("item-knn").fit(warm).partial_fit(support, strategy=strategy)
     assert FinetuneStrategy.parse("new_ids=text;text_encoder=x").text_encoder == "x"
+
+
+def test_one_process_wide_encoder_cache(tiny_bert) -> None:
+    """`new_ids=text` and frozen text models share `shared_encoder` (one cache, one object)."""
+    from rectune.text.encoder import shared_encoder
+    from rectune.text.text_init import get_encoder
+
+    assert get_encoder(tiny_bert) is shared_encoder(tiny_bert)
+    model = create_model("text", encoder=tiny_bert, epochs=0, max_length=128)
+    model.fit(generate(n_users=40, n_items=30, n_interactions=300, seed=0))
+    assert model.encoder is shared_encoder(tiny_bert, max_length=128)

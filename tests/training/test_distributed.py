@@ -113,3 +113,30 @@ def test_one_rank_group_equals_plain_fit(name: str, params: dict, monkeypatch) -
     plain = create_model(name, **params).fit(data, train=TrainConfig(seed=1))
     users, items = data.user_ids[:50], data.item_ids[:50]
     np.testing.assert_allclose(ddp.score(users, items), plain.score(users, items), atol=1e-5)
+
+
+def test_text_model_under_ddp_finishes_its_run(tmp_path, monkeypatch) -> None:
+    """Regression: DDP looked the end-of-run hook up as ``_end_training``, which the text model
+    does not have (its hook was ``_finish_training``), so its vectors were never rebuilt from
+    the trained towers; and its loss bypassed the DDP forward. Both go through the public
+    torch hooks now: a one-rank DDP fit equals a plain fit."""
+    import torch.distributed as dist
+
+    from rectune.training.distributed import fit_distributed
+    from tests.text.conftest import _save_tiny
+
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    encoder = _save_tiny("bert", tmp_path / "bert")
+    params = {"encoder": encoder, "epochs": 2, "batch_size": 64, "adapter": 8, "max_length": 16}
+    data = generate(n_users=40, n_items=30, n_interactions=400, seed=2, implicit=True)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
+    try:
+        ddp = fit_distributed(create_model("text", **params), data, TrainConfig(seed=1))
+    finally:
+        dist.destroy_process_group()
+    plain = create_model("text", **params).fit(data, train=TrainConfig(seed=1))
+    users, items = data.user_ids[:50], data.item_ids[:50]
+    np.testing.assert_allclose(ddp.score(users, items), plain.score(users, items), atol=1e-5)
+    assert len(ddp.epoch_seconds_) == 2

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rectune.data.sparse import merge_csr
 from rectune.errors import ConfigError
-from rectune.models._kernels import merge_csr
 from rectune.models.baselines import Baseline
 from rectune.testing import low_rank
 from rectune.training import FinetuneStrategy, TrainConfig
@@ -95,3 +95,20 @@ def test_partial_fit_keeps_newest_rating_for_rerated_pair() -> None:
     ii = model.item_map_.index_of([i])[0]
     assert model.seen_[ui, ii] == 1.0
     assert model.seen_.nnz == len(data)
+
+
+def test_fit_info_has_the_same_keys_after_every_step(tmp_path) -> None:
+    """fit, fine-tune, update and load all write the one fit record (`fit_info`)."""
+    from rectune.registry import load_model
+    from rectune.training.info import FIT_INFO_KEYS
+
+    data = low_rank()
+    old, new = data.subset(np.arange(len(data)) < 700), data.subset(np.arange(len(data)) >= 700)
+    model = Baseline().fit(old)
+    records = [dict(model.fit_info_)]
+    model.save(tmp_path / "a")
+    records.append(dict(load_model(tmp_path / "a").fit_info_))
+    records.append(dict(model.partial_fit(new).fit_info_))
+    records.append(dict(Baseline().fit(old).finetune(new, strategy="l2sp").fit_info_))
+    for rec in records:
+        assert tuple(rec) == FIT_INFO_KEYS

@@ -6,11 +6,11 @@ import logging
 
 import typer
 
-from rectune import __version__
 from rectune.cli import compare, data, demo, evaluate, recommend, train
 from rectune.cli import finetune as finetune_cmd
 from rectune.cli import replay as replay_cmd
 from rectune.cli import update as update_cmd
+from rectune.version import __version__
 
 app = typer.Typer(
     name="rectune",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rectune.data._hash import id_keys
 from rectune.errors import UnknownIdError
 
 
@@ -117,8 +118,6 @@ class IdMap:
     def keys(self) -> np.ndarray:
         """Stable int64 key per id, in index order (cached; used for fingerprints)."""
         if self._keys is None or len(self._keys) != len(self):
-            from rectune.data._hash import id_keys
-
             self._keys = id_keys(self.ids)
         return self._keys
 

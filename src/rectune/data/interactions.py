@@ -272,6 +272,37 @@ class Interactions:
         out["fingerprint"] = self.fingerprint()
         return out
 
+    def reindexed(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        user_map: IdMap,
+        item_map: IdMap,
+        *,
+        values: np.ndarray | None = None,
+        timestamps: np.ndarray | Literal["keep"] | None = "keep",
+        kind: ValueKind | None = None,
+    ) -> Interactions:
+        """These rows under other id maps, side information kept (a model's own index space).
+
+        ``users`` and ``items`` are the rows' indices into ``user_map`` and ``item_map``;
+        ``values`` (default: the rows' own), ``timestamps`` (default: kept; None drops them)
+        and ``kind`` (default: the rows' own) may be replaced, e.g. to concatenate rows.
+        """
+        return Interactions(
+            users,
+            items,
+            self.values if values is None else values,
+            user_map,
+            item_map,
+            self.timestamps if isinstance(timestamps, str) else timestamps,
+            kind=self.kind if kind is None else kind,
+            user_features=self.user_features,
+            item_features=self.item_features,
+            item_text=self.item_text,
+            source=self.source,
+        )
+
 
 def resolve_columns(
     available: list[str], explicit: Mapping[str, str] | None = None

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rectune.data.interactions import Interactions
+from rectune.data.loaders import load
 from rectune.errors import ConfigError
 from rectune.evaluation.metric_names import (
     check_cutoffs,
@@ -287,8 +288,6 @@ def _model(spec: Recommender | str | os.PathLike[str]) -> tuple[Recommender, dic
 def _data(data: Interactions | str | os.PathLike[str]) -> tuple[Interactions, str | None]:
     if isinstance(data, Interactions):
         return data, data.source
-    from rectune.data.loaders import load
-
     return load(os.fspath(data)), os.fspath(data)
 
 

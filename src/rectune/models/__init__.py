@@ -1,45 +1,39 @@
-"""Model registry: CLI names to model classes, imported lazily so numba/torch load on demand."""
+"""The models: `Recommender` (the template every model follows) and one package per family.
+
+Families: ``baselines`` (Popularity, Baseline, Blend), ``knn`` (UserKNN, ItemKNN, ContentKNN),
+``mf`` (SVD, SVDpp, NMF, BPMF), ``implicit`` (ALS, BPR, EASE), ``neural`` (NCF, TwoTower, SASRec),
+``text`` (TextRecommender). Every model class and config is also importable from here, e.g.
+``from rectune.models import SVD``; the family is imported on first use only, so numba kernels
+and torch load on demand (`create_model` and `model_class` look names up the same way).
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from rectune.errors import ConfigError
 from rectune.models.base import Recommender
+from rectune.registry import catalog
+from rectune.registry.catalog import MODELS, register_model
 
-#: CLI name -> "module:Class" under rectune.models.
-MODELS: dict[str, str] = {
-    "popularity": "baselines:Popularity",
-    "baseline": "baselines:Baseline",
-    "user-knn": "knn:UserKNN",
-    "item-knn": "knn:ItemKNN",
-    "svd": "svd:SVD",
-    "svdpp": "svdpp:SVDpp",
-    "nmf": "nmf:NMF",
-    "bpmf": "bpmf:BPMF",
-    "als": "als:ALS",
-    "bpr": "bpr:BPR",
-    "ease": "ease:EASE",
-    "ncf": "ncf:NCF",
-    "two-tower": "two_tower:TwoTower",
-    "sasrec": "sasrec:SASRec",
-    "blend": "blend:Blend",
-    "text": "text_rec:TextRecommender",
-    "content-knn": "content_knn:ContentKNN",
-}
+#: Public names of the families, re-exported here on first access.
+_FAMILIES: dict[str, tuple[str, ...]] = {
+    "baselines": ("Popularity", "PopularityConfig", "Baseline", "BaselineConfig", "Blend",
+                  "BlendConfig"),
+    "knn": ("UserKNN", "UserKNNConfig", "ItemKNN", "ItemKNNConfig", "KNNConfig", "ContentKNN",
+            "ContentKNNConfig"),
+    "mf": ("SVD", "SVDConfig", "SVDpp", "SVDppConfig", "NMF", "NMFConfig", "BPMF", "BPMFConfig"),
+    "implicit": ("ALS", "ALSConfig", "BPR", "BPRConfig", "EASE", "EASEConfig"),
+    "neural": ("TorchRecommender", "NCF", "NCFConfig", "TwoTower", "TwoTowerConfig", "SASRec",
+               "SASRecConfig"),
+    "text": ("TextRecommender", "TextRecommenderConfig"),
+}  # fmt: skip
+_HOME = {name: family for family, names in _FAMILIES.items() for name in names}
 
 
 def model_class(name: str) -> type[Recommender]:
     """The class registered under a CLI name (or a class name such as ``SVD``)."""
-    target = MODELS.get(name)
-    if target is None:
-        by_class = {v.split(":")[1]: v for v in MODELS.values()}
-        target = by_class.get(name)
-    if target is None:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(f"rectune.models.{module}"), cls)
+    return catalog.model_class(name)
 
 
 def create_model(name: str, **params: Any) -> Recommender:
@@ -47,4 +41,22 @@ def create_model(name: str, **params: Any) -> Recommender:
     return model_class(name)(**params)
 
 
-__all__ = ["MODELS", "Recommender", "create_model", "model_class"]
+def __getattr__(name: str) -> Any:
+    family = _HOME.get(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{family}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])
+
+
+__all__ = [
+    "MODELS",
+    "Recommender",
+    "create_model",
+    "model_class",
+    "register_model",
+    *_HOME,
+]

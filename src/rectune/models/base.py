@@ -4,15 +4,18 @@ The base class does the bookkeeping that would otherwise be repeated in every mo
 Surprise's ``AlgoBase`` and implicit's ``RecommenderBase``): it maps raw ids to the model's own
 contiguous indices, falls back for unknown ids, clips rating estimates, masks already-seen items
 and takes the top-n. A model only implements `_fit` and `_score_pairs` (and, for speed,
-`_score_users`), and declares its learned state in ``state_names``.
+`_score_users`), and declares its learned state in ``state_names``; fine-tuning, updates and
+`similar_items` need the optional hooks listed in ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -21,14 +24,26 @@ import scipy.sparse as sp
 from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
-from rectune.errors import ConfigError, NotFittedError
-from rectune.models._kernels import compact, csr_from_pairs
+from rectune.errors import ConfigError, DataError, NotFittedError
+from rectune.models._ranking import ranked, similarity_rows
+from rectune.models._state import (
+    base_state,
+    default_row_axes,
+    fit_base_state,
+    restore_base_state,
+)
+from rectune.registry.artifacts import load_model, save_model
 from rectune.training.config import TrainConfig
+from rectune.training.finetune import run_finetune, run_partial_fit
+from rectune.training.growth import RowInit
+from rectune.training.hooks import FinetuneContext, ModelHooks
+from rectune.training.info import fit_info
+from rectune.training.strategy import FinetuneStrategy
 
 logger = logging.getLogger(__name__)
 
-#: Rows per block when scoring the full catalogue, to bound memory.
-_USER_BLOCK = 1024
+#: What `finetune` and `partial_fit` accept as a strategy.
+StrategySpec = FinetuneStrategy | Mapping[str, Any] | str | None
 
 
 class Recommender(ABC):
@@ -57,7 +72,10 @@ class Recommender(ABC):
     rating_range_: np.ndarray
     item_popularity_: np.ndarray
     seen_: sp.csr_matrix
+    data_kind_: str
     fit_info_: dict[str, Any]
+    #: The artifact this state was saved to or loaded from (None once it diverged).
+    artifact_: dict[str, Any] | None = None
 
     def __init__(self, config: ConfigBase | Mapping[str, Any] | None = None, **params: Any) -> None:
         if config is None:
@@ -90,51 +108,18 @@ class Recommender(ABC):
         """Learn from ``data`` from scratch (a second call starts over) and return ``self``."""
         train = train or TrainConfig()
         if len(data) == 0:
-            from rectune.errors import DataError
-
             raise DataError("cannot fit on an empty dataset")
         local = self._prepare(data)
-        self.artifact_: dict[str, Any] | None = None
+        self.artifact_ = None
         t0 = time.perf_counter()
         self._fit(local, train)
-        self.fit_info_ = {
-            "fit_seconds": time.perf_counter() - t0,
-            "n_interactions": len(data),
-            "data_fingerprint": data.fingerprint(),
-            "train": train.to_dict(),
-        }
+        self.fit_info_ = fit_info(seconds=time.perf_counter() - t0, data=data, train=train)
         logger.debug("fitted %s in %.3fs", self.name, self.fit_info_["fit_seconds"])
         return self
 
     def _prepare(self, data: Interactions) -> Interactions:
         """Compact id maps over the ids present in ``data`` and set the shared base state."""
-        present_u, users = compact(data.users, data.n_users)
-        present_i, items = compact(data.items, data.n_items)
-        self.user_map_ = IdMap(data.user_map.ids[present_u])
-        self.item_map_ = IdMap(data.item_map.ids[present_i])
-        feats = data.user_features
-        local = Interactions(
-            users,
-            items,
-            data.values,
-            self.user_map_,
-            self.item_map_,
-            data.timestamps,
-            kind=data.kind,
-            user_features=feats,
-            item_features=data.item_features,
-            item_text=data.item_text,
-            source=data.source,
-        )
-        self.global_mean_ = float(data.values.mean())
-        self.rating_range_ = np.array([data.values.min(), data.values.max()], dtype=np.float64)
-        indptr, indices, values = csr_from_pairs(
-            local.users, local.items, local.values, local.n_users
-        )
-        self.seen_ = sp.csr_matrix((values, indices, indptr), shape=(local.n_users, local.n_items))
-        self.item_popularity_ = np.bincount(local.items, minlength=local.n_items).astype(np.float64)
-        self.data_kind_ = data.kind
-        return local
+        return fit_base_state(self, data)
 
     @abstractmethod
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
@@ -142,11 +127,7 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ fine-tuning, updates
     def finetune(
-        self,
-        data: Interactions,
-        *,
-        train: TrainConfig | None = None,
-        strategy: Any = None,
+        self, data: Interactions, *, train: TrainConfig | None = None, strategy: StrategySpec = None
     ) -> Self:
         """Continue training this fitted model (the parent) on ``data``; returns ``self``.
 
@@ -155,14 +136,12 @@ class Recommender(ABC):
         L2-SP toward the parent, frozen groups, clipping, new-id initialisation, replay and
         augmentation. A setting the model cannot honour raises `ConfigError` naming it.
         """
-        from rectune.training.finetune import run_finetune
-        from rectune.training.strategy import FinetuneStrategy
-
-        run_finetune(self, data, train or TrainConfig(), FinetuneStrategy.parse(strategy))
+        spec = FinetuneStrategy.parse(strategy)
+        run_finetune(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
 
     def partial_fit(
-        self, data: Interactions, *, train: TrainConfig | None = None, strategy: Any = None
+        self, data: Interactions, *, train: TrainConfig | None = None, strategy: StrategySpec = None
     ) -> Self:
         """Fold new events into the fitted model without retraining; returns ``self``.
 
@@ -172,12 +151,23 @@ class Recommender(ABC):
         by default they start from the model's ``partial_fit_init``. Models that fold new rows
         in by closed form (SVD, ALS) replace that start; SGD and torch models move from it.
         """
-        from rectune.training.finetune import run_partial_fit
-        from rectune.training.strategy import FinetuneStrategy
-
         spec = None if strategy is None else FinetuneStrategy.parse(strategy)
-        run_partial_fit(self, data, train or TrainConfig(), spec)
+        run_partial_fit(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
+
+    def _training_hooks(self) -> ModelHooks:
+        """This model's steps, handed to the drivers in `rectune.training.finetune`."""
+        return ModelHooks(
+            grow=self._grow,
+            finetune_begin=self._finetune_begin,
+            finetune_epoch=self._finetune_epoch,
+            finetune_end=self._finetune_end,
+            partial_fit=self._partial_fit,
+            snapshot=self._snapshot_state,
+            restore=self._restore_state,
+            invalidate_caches=self._invalidate_caches,
+            default_epochs=self._default_finetune_epochs,
+        )
 
     def learn_one(self, user: Any, item: Any, value: float = 1.0) -> Self:
         """Learn one event (River's vocabulary); compiled models override for speed."""
@@ -194,51 +184,33 @@ class Recommender(ABC):
         By default ``user_*`` arrays are user rows, ``item_*``/``implicit_*`` item rows, and
         ``*_similarity`` square matrices; models override for anything else.
         """
-        out: dict[str, tuple[str, ...]] = {}
-        for name in self.state_names:
-            if name.endswith("_similarity"):
-                out[name] = ("user", "user") if name.startswith("user") else ("item", "item")
-            elif name.startswith("user_"):
-                out[name] = ("user",)
-            elif name.startswith(("item_", "implicit_")):
-                out[name] = ("item",)
-        return out
+        return default_row_axes(self.state_names)
 
     def _grow(
-        self,
-        local: Interactions,
-        new_users: np.ndarray,
-        new_items: np.ndarray,
-        method: str,
-        strategy: Any,
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
     ) -> None:
-        """Add rows for new ids to every state array (default: by `row_axes`)."""
-        from rectune.training.finetune import grow_rows
-
-        grow_rows(self, local, new_users, new_items, method, strategy)
+        """Grow what `row_axes` does not name for new ids (the driver grew those arrays first);
+        ``init.rows(known, side)`` starts rows as the strategy's ``new_ids`` says."""
+        return None
 
     def _default_finetune_epochs(self) -> int:
         return int(getattr(self.config, "epochs", 1))
 
-    def _finetune_begin(self, ctx: Any) -> None:
+    def _finetune_begin(self, ctx: FinetuneContext) -> None:
         """Prepare per-run structures before the first fine-tuning epoch."""
         return None
 
-    def _finetune_epoch(self, ctx: Any, epoch: int, lr_scale: float) -> None:
+    def _finetune_epoch(self, ctx: FinetuneContext, epoch: int, lr_scale: float) -> None:
         """One fine-tuning pass over ``ctx.data`` honouring ``ctx`` (L2-SP, frozen groups...)."""
-        from rectune.errors import ConfigError
-
         raise ConfigError(f"{self.name} does not support fine-tuning")
 
-    def _finetune_end(self, ctx: Any) -> None:
+    def _finetune_end(self, ctx: FinetuneContext) -> None:
         return None
 
     def _partial_fit(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
     ) -> None:
         """Update the rows the events touch (new rows already exist)."""
-        from rectune.errors import ConfigError
-
         raise ConfigError(f"{self.name} does not support partial_fit")
 
     def _snapshot_state(self) -> dict[str, Any]:
@@ -317,12 +289,7 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ ranking
     def recommend(
-        self,
-        users: Any,
-        n: int = 10,
-        *,
-        exclude_seen: bool = True,
-        candidates: Any = None,
+        self, users: Any, n: int = 10, *, exclude_seen: bool = True, candidates: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each raw user id, batch first.
 
@@ -340,34 +307,40 @@ class Recommender(ABC):
         return ids, scores
 
     def recommend_indices(
-        self,
-        users: np.ndarray,
-        n: int,
-        *,
-        exclude_seen: bool = True,
+        self, users: np.ndarray, n: int, *, exclude_seen: bool = True,
         candidates: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """`recommend` on model indices; -1 rows are unknown users (popularity fallback)."""
         users = np.asarray(users, dtype=np.int64)
-        n_items = len(self.item_map_) if candidates is None else len(candidates)
-        n = max(0, min(n, n_items))
-        out_idx = np.full((len(users), n), -1, dtype=np.int64)
-        out_sc = np.full((len(users), n), -np.inf)
-        for start in range(0, len(users), _USER_BLOCK):
-            block = users[start : start + _USER_BLOCK]
-            scores = self.score_users_indices(block)
-            if exclude_seen:
-                known = np.flatnonzero(block >= 0)
-                sub = self.seen_[block[known]]
-                rows = np.repeat(known, np.diff(sub.indptr))
-                scores[rows, sub.indices] = -np.inf
-            if candidates is not None:
-                scores = scores[:, candidates]
-            top = _top_n(scores, n)
-            out_sc[start : start + len(block)] = np.take_along_axis(scores, top, axis=1)
-            out_idx[start : start + len(block)] = top if candidates is None else candidates[top]
-        out_idx[~np.isfinite(out_sc)] = -1
-        return out_idx, out_sc
+        return ranked(
+            users,
+            n,
+            len(self.item_map_),
+            self.score_users_indices,
+            masked=self.seen_ if exclude_seen else None,
+            candidates=candidates,
+        )
+
+    def similar_items(self, items: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items most similar to each raw item id, batch first (the item excluded).
+
+        Returns ``(item_ids, scores)`` of shape ``(len(items), n)``, most similar first; an
+        unknown item's row has scores -inf. Similarities come from the model's item factors,
+        similarity matrix or item vectors (`_item_similarities`); a model without any raises
+        `ConfigError`.
+        """
+        self._check_fitted()
+        idx, n_items = self.item_map_.index_of(items), len(self.item_map_)
+        block = partial(similarity_rows, n_items=n_items, similarities=self._item_similarities)
+        found, scores = ranked(idx, n, n_items, block)
+        return self.item_map_.ids[np.maximum(found, 0)], scores
+
+    def _item_similarities(self, items: np.ndarray) -> np.ndarray:
+        """Similarity of known item indices to every item: shape (len(items), n_items)."""
+        raise ConfigError(
+            f"{self.name} has no item similarities (no item factors, vectors or similarity "
+            "matrix): similar_items is not available for it"
+        )
 
     def score_users_indices(self, users: np.ndarray) -> np.ndarray:
         """Full-catalogue score matrix (writable) for user indices, -1 meaning unknown."""
@@ -385,13 +358,7 @@ class Recommender(ABC):
         """Every learned array by name: the model's ``state_names`` plus the base state."""
         self._check_fitted()
         state = {name: np.asarray(getattr(self, name + "_")) for name in self.state_names}
-        state["_global_mean"] = np.array([self.global_mean_])
-        state["_rating_range"] = self.rating_range_
-        state["_item_popularity"] = self.item_popularity_
-        state["_seen_indptr"] = self.seen_.indptr
-        state["_seen_indices"] = self.seen_.indices
-        state["_seen_data"] = self.seen_.data
-        return state
+        return {**state, **base_state(self)}
 
     def set_state(
         self, state: Mapping[str, np.ndarray], user_map: IdMap, item_map: IdMap, kind: str
@@ -402,15 +369,7 @@ class Recommender(ABC):
             raise NotFittedError(f"state lacks {missing} for {type(self).__name__}")
         for name in self.state_names:
             setattr(self, name + "_", state[name])
-        self.user_map_, self.item_map_ = user_map, item_map
-        self.global_mean_ = float(state["_global_mean"][0])
-        self.rating_range_ = state["_rating_range"]
-        self.item_popularity_ = state["_item_popularity"]
-        self.seen_ = sp.csr_matrix(
-            (state["_seen_data"], state["_seen_indices"], state["_seen_indptr"]),
-            shape=(len(user_map), len(item_map)),
-        )
-        self.data_kind_ = kind
+        restore_base_state(self, state, user_map, item_map, kind)
         self._after_load()
         return self
 
@@ -423,31 +382,14 @@ class Recommender(ABC):
         self._check_fitted()
         return {name: getattr(self, name + "_") for name in self.param_groups}
 
-    def save(self, path: str, **kwargs: Any) -> str:
+    def save(self, path: str | os.PathLike[str], **kwargs: Any) -> str:
         """Write an artifact directory; see `rectune.registry.save_model`."""
-        from rectune.registry.artifacts import save_model
-
         return save_model(self, path, **kwargs)
 
     @classmethod
-    def load(cls, path: str) -> Recommender:
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
         """Read an artifact directory written by `save`."""
-        from rectune.registry.artifacts import load_model
-
         model = load_model(path)
         if cls is not Recommender and not isinstance(model, cls):
             raise ConfigError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
-
-
-def _top_n(scores: np.ndarray, n: int) -> np.ndarray:
-    """Column indices of the n largest scores per row, best first (ties: lower index first)."""
-    if n == 0:
-        return np.zeros((scores.shape[0], 0), dtype=np.int64)
-    if n < scores.shape[1]:
-        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    else:
-        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)

@@ -21,6 +21,7 @@ import numpy as np
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError, DataError
 from rectune.models.base import Recommender
+from rectune.registry.artifacts import load_model, read_json, save_model
 from rectune.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -148,8 +149,6 @@ def update_artifact(
     update as its strategy. ``out`` must differ from ``parent``; on invalid events nothing is
     written.
     """
-    from rectune.registry.artifacts import load_model, save_model
-
     if Path(out).resolve() == Path(parent).resolve():
         raise ConfigError(
             f"--out {out} is the parent artifact; write the new version to another directory "
@@ -166,8 +165,6 @@ def update_artifact(
     }
     result.artifact_id = save_model(model, out, metrics=metrics, parent=parent, strategy=strategy)
     result.path = str(out)
-    from rectune.registry.artifacts import read_json
-
     result.parent = read_json(out, "lineage.json")["parent"]
     return result
 

@@ -17,15 +17,15 @@ import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from rectune.data.idmap import IdMap
-from rectune.errors import ArtifactError
-
-if TYPE_CHECKING:
-    from rectune.models.base import Recommender
+from rectune.errors import ArtifactError, NotFittedError, RectuneError
+from rectune.registry.catalog import SavedModel, model_class
+from rectune.training.info import fit_info
+from rectune.version import __version__
 
 FORMAT_VERSION = 1
 _FILES = ("config.json", "params.npz", "ids.json", "train.json", "metrics.json", "lineage.json")
@@ -52,7 +52,7 @@ def _json_default(obj: Any) -> Any:
 
 
 def save_model(
-    model: Recommender,
+    model: SavedModel,
     path: str | os.PathLike[str],
     *,
     metrics: dict[str, Any] | None = None,
@@ -65,9 +65,8 @@ def save_model(
     The directory is assembled in a temporary sibling and renamed into place, so a crash never
     leaves a half-written artifact where a good one stood.
     """
-    from rectune import __version__
-
-    model._check_fitted()
+    if not model.is_fitted:
+        raise NotFittedError(f"{type(model).__name__} is not fitted; call fit() or load()")
     path = Path(path)
     if path.exists() and not overwrite:
         raise ArtifactError(f"{path} exists; pass overwrite=True to replace it")
@@ -75,7 +74,7 @@ def save_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         artifact_id = uuid.uuid4().hex[:16]
-        info = getattr(model, "fit_info_", {})
+        info = model.fit_info_
         _write_json(
             tmp / "config.json",
             {
@@ -286,15 +285,12 @@ def _check_state(
             raise bad(key, f"must have {rows} rows")
 
 
-def load_model(path: str | os.PathLike[str]) -> Recommender:
+def load_model(path: str | os.PathLike[str]) -> Any:
     """Rebuild a model from an artifact; predictions equal those of the saved model.
 
     Every failure (missing or corrupt file, checksum mismatch, unknown model, bad entry, wrong
     dtype or shape) is an `ArtifactError` naming the file and the entry.
     """
-    from rectune.errors import RectuneError
-    from rectune.models import model_class
-
     path = Path(path)
     read_manifest(path)
     cfg_path = path / "config.json"
@@ -339,13 +335,12 @@ def load_model(path: str | os.PathLike[str]) -> Recommender:
         raise ArtifactError(f"{params}: does not fit a {cls.__name__} ({exc})") from None
     train = _json_object(path, "train.json", ())
     lineage = _json_object(path, "lineage.json", ("id",))
-    model.fit_info_ = {
-        "fit_seconds": train.get("fit_seconds"),
-        "train": train.get("train"),
-        "data_fingerprint": lineage.get("data_fingerprint"),
-        "n_interactions": lineage.get("n_interactions"),
-    }
+    model.fit_info_ = fit_info(
+        seconds=train.get("fit_seconds"),
+        train=train.get("train"),
+        data_fingerprint=lineage.get("data_fingerprint"),
+        n_interactions=lineage.get("n_interactions"),
+        parent=lineage.get("parent") or None,
+    )
     model.artifact_ = {"path": str(path), "id": lineage["id"], "lineage": lineage}
-    if lineage.get("parent"):
-        model.fit_info_["parent"] = lineage["parent"]
     return model

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rectune.data.interactions import Interactions
+from rectune.errors import ConfigError
 from rectune.models.base import Recommender
 from rectune.registry.artifacts import load_model
 from rectune.training.config import TrainConfig
@@ -113,6 +114,28 @@ def check_refit_starts_over(make_model: ModelFactory, data: Interactions) -> Non
     assert len(model.user_map_) == len(fresh.user_map_)
 
 
+def check_similar_items(make_model: ModelFactory, data: Interactions) -> None:
+    """`similar_items` is batch-first and sorted, never returns the item itself, gives -inf
+    rows for unknown items; a model without item similarities says so, naming itself."""
+    model = make_model().fit(data)
+    items = np.unique(data.item_ids)[:3]
+    unknown = "never-seen-item" if data.item_ids.dtype == object else -987654
+    try:
+        ids, scores = model.similar_items([*items.tolist(), unknown], n=4)
+    except ConfigError as exc:
+        assert model.name in str(exc) and "similar_items" in str(exc), str(exc)
+        return
+    assert ids.shape == scores.shape == (len(items) + 1, 4)
+    assert np.all(np.diff(scores[: len(items)], axis=1) <= 1e-9), "scores must be sorted"
+    assert np.all(np.isneginf(scores[-1])), "an unknown item has no similar items"
+    for row, item in enumerate(items):
+        valid = np.isfinite(scores[row])
+        assert valid.any(), f"no similar items for {item}"
+        assert item not in set(ids[row][valid].tolist()), f"{item} is similar to itself"
+    _, one_scores = model.similar_items(items[:1], n=4)
+    np.testing.assert_allclose(one_scores[0], scores[0], rtol=1e-6, atol=1e-9)
+
+
 CHECKS: dict[str, Callable[[ModelFactory, Interactions], None]] = {
     "config_round_trip": check_config_round_trip,
     "fit_returns_self": check_fit_returns_self,
@@ -122,6 +145,7 @@ CHECKS: dict[str, Callable[[ModelFactory, Interactions], None]] = {
     "deterministic": check_deterministic,
     "batch_equals_loop": check_batch_equals_loop,
     "refit_starts_over": check_refit_starts_over,
+    "similar_items": check_similar_items,
 }
 
 

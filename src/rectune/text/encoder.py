@@ -5,7 +5,8 @@ BERT-style encoders pool by attention-masked mean, GPT-2-style decoders by their
 (or mean). Nothing is ever downloaded: models load with ``local_files_only=True``.
 
 Encoding sorts texts by length so each batch pads little, runs under ``torch.inference_mode``,
-and keeps a cache keyed by the text's hash, so re-encoding unchanged item texts is free.
+and keeps a cache keyed by the text's hash, so re-encoding unchanged item texts is free;
+`shared_encoder` keeps one frozen encoder per model for the whole process.
 """
 
 from __future__ import annotations
@@ -203,6 +204,24 @@ class TextEncoder(torch.nn.Module):
             "max_length": self.max_length,
             "model_type": self.model.config.model_type,
         }
+
+
+#: The process-wide encoders of `shared_encoder`, by (model directory, max_length).
+_SHARED: dict[tuple[str, int], TextEncoder] = {}
+
+
+def shared_encoder(name_or_path: str = "minilm", *, max_length: int = 128) -> TextEncoder:
+    """The one process-wide, never-trained `TextEncoder` of a model directory and length.
+
+    Every frozen use (the text model's frozen mode, ``new_ids=text``) shares it, so its
+    text-hash cache makes re-encoding texts it has seen free. Never train it: build a
+    `TextEncoder` of your own for that.
+    """
+    key = (resolve_encoder(name_or_path), max_length)
+    encoder = _SHARED.get(key)
+    if encoder is None:
+        encoder = _SHARED[key] = TextEncoder(key[0], max_length=max_length)
+    return encoder
 
 
 def _lora_targets(model: torch.nn.Module) -> list[str]:

@@ -8,8 +8,9 @@ Oord et al. 2013, "Deep content-based music recommendation", regressing latent f
 content). The ridge penalty is chosen by leave-one-out cross-validation over a log grid (exact
 residuals for every penalty from one SVD, as in Golub, Heath & Wahba 1979).
 
-Texts are embedded by a `TextEncoder` kept per encoder name for the process (`get_encoder`), so
-its hash cache makes repeated growth (a stream of updates) re-encode only texts it never saw.
+Texts are embedded by the process-wide `TextEncoder` of the encoder (`get_encoder`, i.e.
+`rectune.text.encoder.shared_encoder`), so its hash cache makes repeated growth (a stream of
+updates) re-encode only texts it never saw.
 User tags are stripped from every text before embedding (`strip_tags`): new items have none at
 launch, and a map fitted on tagged warm texts would not transfer to them.
 """
@@ -17,17 +18,13 @@ launch, and a map fitted on tagged warm texts would not transfer to them.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from rectune.errors import ConfigError
+from rectune.text.encoder import TextEncoder, shared_encoder
 from rectune.text.item_text import strip_tags
-
-if TYPE_CHECKING:
-    from rectune.text.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +32,9 @@ logger = logging.getLogger(__name__)
 REG_GRID = tuple(10.0 ** np.arange(-3, 3.5, 0.5))
 
 
-@lru_cache(maxsize=2)
 def get_encoder(name_or_path: str = "minilm") -> TextEncoder:
     """The process-wide `TextEncoder` for ``name_or_path`` (its embedding cache is shared)."""
-    from rectune.text.encoder import TextEncoder
-
-    return TextEncoder(name_or_path)
+    return shared_encoder(name_or_path)
 
 
 class RidgeMap:

@@ -7,6 +7,7 @@ rate, epochs, schedule and early stopping, which may differ from the parent's.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
@@ -40,8 +41,6 @@ class TrainConfig(ConfigBase):
 
     def lr_factor(self, epoch: int, epochs: int) -> float:
         """Multiplier of the learning rate in ``epoch`` (0-based) of ``epochs``."""
-        import math
-
         if epoch < self.warmup_epochs:
             return (epoch + 1) / (self.warmup_epochs + 1)
         span = max(epochs - self.warmup_epochs, 1)

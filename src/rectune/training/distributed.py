@@ -23,23 +23,22 @@ Backend: ``gloo`` on CPU, ``nccl`` when CUDA is available (each rank then trains
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
+from rectune.data.interactions import Interactions
 from rectune.training.config import TrainConfig
-from rectune.training.torch_trainer import Batch, TorchTrainer, minibatches
-
-if TYPE_CHECKING:
-    from rectune.data.interactions import Interactions
-    from rectune.models.torch_base import TorchRecommender
+from rectune.training.info import fit_info
+from rectune.training.torch_loop import TorchTrainable, train_epochs
+from rectune.training.torch_trainer import Batch, minibatches
 
 logger = logging.getLogger(__name__)
 
@@ -80,26 +79,40 @@ def shard_batches(
             yield {k: v[lo:hi] for k, v in batch.items()}, hi - lo, n
 
 
+class DistributedTrainable(TorchTrainable, Protocol):
+    """A torch model `fit_distributed` can train: the torch hooks plus the fit bookkeeping."""
+
+    fit_info_: dict[str, object]
+    artifact_: dict[str, object] | None
+
+    def prepare(self, data: Interactions) -> Interactions:
+        """Id maps and base state from ``data``; the rows in the model's index space."""
+
+    def save(self, path: str) -> str: ...
+
+
 def fit_distributed(
-    model: TorchRecommender,
+    model: DistributedTrainable,
     data: Interactions,
     train: TrainConfig | None = None,
     *,
     save_to: str | os.PathLike[str] | None = None,
     backend: str | None = None,
-) -> TorchRecommender:
+) -> DistributedTrainable:
     """Fit ``model`` on ``data`` with DDP across the current process group; rank 0 saves.
 
     Every rank must call this with the same model config, data and ``train`` (seed). The
     per-rank batch is the model's ``batch_size``; the effective batch is ``world_size`` times
-    that. Returns the fitted model (identical on every rank).
+    that. The run is the single-process fit's (`rectune.training.torch_loop`), with each rank
+    stepping on its shard through the DDP wrapper. Returns the fitted model (identical on every
+    rank).
 
     Examples
     --------
     A one-process group on the loopback interface (``torchrun`` normally creates the group)::
 
         >>> import os, socket
-        >>> from rectune.models.ncf import NCF
+        >>> from rectune.models import NCF
         >>> from rectune.testing import low_rank
         >>> with socket.socket() as s:
         ...     _ = s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
@@ -111,111 +124,46 @@ def fit_distributed(
         {'world_size': 1, 'backend': 'gloo'}
         >>> dist.destroy_process_group(); del os.environ["GLOO_SOCKET_IFNAME"]
     """
-    from torch.nn.parallel import DistributedDataParallel
-
     train = train or TrainConfig()
     rank, world = init_process_group(backend)
     cuda = dist.get_backend() == "nccl"
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
-    local = model._prepare(data)
+    local = model.prepare(data)
     model.artifact_ = None
     t0 = time.perf_counter()
-    torch.manual_seed(train.seed)
-    prepare = getattr(model, "_prepare_training", None)
-    if prepare is not None:
-        prepare(local, train)
-    module = model._build_module(local.n_users, local.n_items).to(device)
-    model.module_ = module
-    cfg: Any = model.config
-    trainer = TorchTrainer(
-        module,
-        learning_rate=float(cfg.learning_rate),
-        weight_decay=float(getattr(cfg, "weight_decay", 0.0)),
-        train=train,
-    )
+    trainer = model.start_training(local, train)
+    module = model.module_.to(device)
     ddp = DistributedDataParallel(module, forward_sync_buffers=False)
-    epochs = int(cfg.epochs)
-    try:
-        model.module_ = ddp  # the model's _loss calls self.module_(...) -> the DDP forward
-        for epoch in range(epochs):
-            arrays = model._training_arrays(local, np.random.default_rng([train.seed, epoch, 5]))
-            batches = shard_batches(arrays, model._batch_size(), train.seed, epoch, rank, world)
-            loss = trainer.run_epoch(
-                _on_device(batches, device),
-                lambda b: _scaled_loss(model, b, world),
-                lr_scale=train.lr_factor(epoch, epochs),
-            )
-            logger.debug("rank %d epoch %d loss %.5f", rank, epoch + 1, loss)
-    finally:
-        model.module_ = module
-        cleanup = getattr(model, "_end_training", None)
-        if cleanup is not None:
-            cleanup()
-    module.cpu().eval()
-    model._after_load()
-    model.fit_info_ = {
-        "fit_seconds": time.perf_counter() - t0,
-        "n_interactions": len(data),
-        "data_fingerprint": data.fingerprint(),
-        "train": train.to_dict(),
-        "distributed": {"world_size": world, "backend": dist.get_backend()},
-    }
+
+    def batcher(arrays: dict[str, np.ndarray], size: int, seed: int, epoch: int) -> Iterator[Batch]:
+        for shard, rows, total in shard_batches(arrays, size, seed, epoch, rank, world):
+            out = {k: v.to(device) for k, v in shard.items()}
+            out["_weight"] = torch.tensor(float(rows) / float(total))
+            yield out
+
+    def loss(batch: Batch) -> torch.Tensor:
+        weight = batch.pop("_weight")
+        # DDP averages gradients over ranks: scale so the average is the global batch's mean.
+        return model.batch_loss(batch, ddp) * (weight * world)
+
+    epochs = model.fit_epochs()
+    train_epochs(model, trainer, local, seed=train.seed, epochs=epochs, schedule=train.lr_factor,
+                 batcher=batcher, loss=loss)  # fmt: skip
+    module.cpu()
+    model.finish_training()
+    model.fit_info_ = fit_info(
+        seconds=time.perf_counter() - t0,
+        data=data,
+        train=train,
+        distributed={"world_size": world, "backend": dist.get_backend()},
+    )
     if save_to is not None and rank == 0:
         model.save(str(save_to))
     dist.barrier()
     return model
 
 
-def _on_device(batches: Iterator[tuple[Batch, int, int]], device: torch.device) -> Iterator[Batch]:
-    for batch, rows, total in batches:
-        out = {k: v.to(device) for k, v in batch.items()}
-        out["_weight"] = torch.tensor(float(rows) / float(total))
-        yield out
+if __name__ == "__main__":  # the torchrun entry point lives with the other commands
+    from rectune.cli.distributed import main
 
-
-def _scaled_loss(model: TorchRecommender, batch: Batch, world: int) -> torch.Tensor:
-    weight = batch.pop("_weight")
-    # DDP averages gradients over ranks: scale so the average is the global batch's mean.
-    return model._loss(batch) * (weight * world)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rectune.training.distributed``: fit one model under ``torchrun``."""
-    from rectune.config import parse_overrides
-    from rectune.data.loaders import load
-    from rectune.models import create_model
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="registered torch model (ncf, ...)")
-    parser.add_argument("--data", required=True, help="dataset path (rectune.data.load)")
-    parser.add_argument("--out", required=True, help="artifact directory (written by rank 0)")
-    parser.add_argument("--set", action="append", default=[], help="hyperparameter key=value")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per rank")
-    parser.add_argument("--binarize", action="store_true", help="treat all rows as positives")
-    parser.add_argument("--backend", default=None, help="gloo or nccl (default: by CUDA)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = load(args.data)
-    if args.binarize:
-        data = data.binarize()
-    model = create_model(args.model, **parse_overrides(args.set))
-    fit_distributed(
-        model, data, TrainConfig(seed=args.seed), save_to=args.out, backend=args.backend
-    )
-    if dist.get_rank() == 0:
-        logger.info(
-            "saved %s trained with world size %d (%s) to %s",
-            args.model,
-            dist.get_world_size(),
-            dist.get_backend(),
-            args.out,
-        )
-    dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from rectune.config import ConfigBase
+from rectune.config import ConfigBase, parse_overrides
 from rectune.errors import ConfigError
 
 NewIds = Literal["zeros", "mean", "features", "neighbors", "text"]
@@ -90,8 +90,6 @@ class FinetuneStrategy(ConfigBase):
                 f"unknown strategy {spec!r}; presets: {', '.join(PRESETS)}, "
                 "or settings such as 'l2sp=0.1;freeze=item_*;replay=0.2'"
             )
-        from rectune.config import parse_overrides
-
         items = [s for s in spec.replace(";", "\n").splitlines() if s.strip()]
         return cls.from_dict(parse_overrides(items))
 

@@ -1,0 +1,23 @@
+"""Artifacts written by rectune 0.1.0 before the issue-7 restructure still load and score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rectune
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_artifact_saved_before_the_restructure_loads(name: str) -> None:
+    model = rectune.load(FIXTURES / f"{name}-v0.1.0")
+    assert model.name == name
+    want = EXPECTED[name]
+    got = model.score(np.array(want["users"]), np.array(want["items"]))
+    np.testing.assert_allclose(got, want["score"], rtol=0, atol=1e-9)
