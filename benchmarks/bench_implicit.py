@@ -29,12 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 from _common import data_dir, machine
 
-from rectune.data.interactions import Interactions
 from rectune.data.loaders import load
-from rectune.evaluation.metrics import mean_metrics, ranking_metrics
-from rectune.evaluation.splits import user_temporal_rows
 from rectune.models import create_model
 from rectune.testing import two_clusters
+from rectune.testing.peers import RankingSplit as Split
 from rectune.training import TrainConfig
 
 K = 10
@@ -65,64 +63,24 @@ def _implicit_models(threads: int, seed: int) -> dict[str, Callable[[], object] 
     }
 
 
-class Split:
-    """Train/test rows, the training matrix over present ids, and the relevant sets."""
-
-    def __init__(self, data: Interactions) -> None:
-        data = data.binarize()
-        train_rows, test_rows = user_temporal_rows(data, 0.2)
-        self.data, self.train, self.test = data, data.subset(train_rows), data.subset(test_rows)
-        self.items = np.unique(self.train.items)  # dataset item index of implicit's columns
-        self.users = np.unique(self.test.users)  # evaluated users (all have training rows)
-        col = np.full(data.n_items, -1)
-        col[self.items] = np.arange(len(self.items))
-        self.col = col
-        tr = self.train
-        self.user_items = sp.csr_matrix(
-            (np.ones(len(tr), np.float32), (tr.users, col[tr.items])),
-            shape=(data.n_users, len(self.items)),
-        )
-        self.user_items.sum_duplicates()
-        self.user_items.data[:] = 1.0
-        te = self.test
-        rel = sp.csr_matrix(
-            (np.ones(len(te)), (te.users, te.items)), shape=(data.n_users, data.n_items)
-        )
-        self.relevant = rel[self.users]
-
-    def score(self, recommended: np.ndarray) -> dict[str, float]:
-        """Mean NDCG@10 and recall@10 of top lists given as dataset item indices."""
-        per_user = ranking_metrics(recommended, self.relevant, [f"ndcg@{K}", f"recall@{K}"])
-        return mean_metrics(per_user)
-
-
 def run_rectune(name: str, params: dict, s: Split, threads: int, seed: int) -> tuple:
     model = create_model(name, **params)
     t0 = time.perf_counter()
     model.fit(s.train, train=TrainConfig(seed=seed, threads=threads))
     fit = time.perf_counter() - t0
-    ids, _ = model.recommend(s.data.user_map.ids[s.users], n=K)
-    rec = s.data.item_map.index_of(ids.ravel()).reshape(ids.shape)
-    return s.score(rec), fit, model
+    return s.score(s.rectune_top(model)), fit, model
 
 
 def run_implicit(factory: Callable[[], object], s: Split) -> tuple:
     model = factory()
     t0 = time.perf_counter()
     if model == "popularity":
-        counts = np.asarray(s.user_items.sum(axis=0)).ravel()
+        np.asarray(s.user_items.sum(axis=0))  # the counts are the whole "fit"
         fit = time.perf_counter() - t0
-        scores = np.tile(counts, (len(s.users), 1)).astype(float)
-        rows = s.user_items[s.users]
-        scores[np.repeat(np.arange(len(s.users)), np.diff(rows.indptr)), rows.indices] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :K]
-        return s.score(s.items[top]), fit, None
+        return s.score(s.popularity_top()), fit, None
     model.fit(s.user_items, show_progress=False)  # type: ignore[attr-defined]
     fit = time.perf_counter() - t0
-    ids, _ = model.recommend(  # type: ignore[attr-defined]
-        s.users, s.user_items[s.users], N=K, filter_already_liked_items=True
-    )
-    return s.score(np.where(ids >= 0, s.items[np.maximum(ids, 0)], -1)), fit, model
+    return s.score(s.implicit_top(model)), fit, model
 
 
 def throughput(s: Split, threads: int, batch: int | None, items: str) -> tuple[float, float]:

@@ -31,48 +31,16 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 from _common import data_dir, machine
 
-from rectune.data.interactions import Interactions
 from rectune.data.loaders import load
-from rectune.evaluation.metrics import mean_metrics, ranking_metrics
-from rectune.evaluation.splits import user_temporal_rows
 from rectune.models.knn import ItemKNN
+from rectune.testing.peers import RankingSplit as Split
 from rectune.training import TrainConfig
 
 N = 10
 warnings.filterwarnings("ignore", message="Method expects CSR input")
 WEIGHTINGS = ("cosine", "tfidf", "bm25")
-
-
-class Split:
-    """Train/test rows, implicit's user x item matrix over training items, relevant sets."""
-
-    def __init__(self, data: Interactions) -> None:
-        data = data.binarize()
-        train_rows, test_rows = user_temporal_rows(data, 0.2)
-        self.data, self.train, self.test = data, data.subset(train_rows), data.subset(test_rows)
-        self.items = np.unique(self.train.items)
-        self.users = np.unique(self.test.users)
-        col = np.full(data.n_items, -1)
-        col[self.items] = np.arange(len(self.items))
-        tr = self.train
-        self.user_items = sp.csr_matrix(
-            (np.ones(len(tr), np.float32), (tr.users, col[tr.items])),
-            shape=(data.n_users, len(self.items)),
-        )
-        self.user_items.sum_duplicates()
-        self.user_items.data[:] = 1.0
-        te = self.test
-        rel = sp.csr_matrix(
-            (np.ones(len(te)), (te.users, te.items)), shape=(data.n_users, data.n_items)
-        )
-        self.relevant = rel[self.users]
-
-    def ndcg(self, recommended: np.ndarray) -> float:
-        """Mean NDCG@10 of top lists given as dataset item indices (-1: none)."""
-        return mean_metrics(ranking_metrics(recommended, self.relevant, [f"ndcg@{N}"]))[f"ndcg@{N}"]
 
 
 def implicit_model(weighting: str, k: int, threads: int) -> object:
@@ -91,11 +59,7 @@ def run_implicit(s: Split, weighting: str, k: int, threads: int) -> tuple[float,
     t0 = time.perf_counter()
     model.fit(s.user_items, show_progress=False)  # type: ignore[attr-defined]
     fit = time.perf_counter() - t0
-    ids, _ = model.recommend(  # type: ignore[attr-defined]
-        s.users, s.user_items[s.users], N=N, filter_already_liked_items=True
-    )
-    rec = np.where(ids >= 0, s.items[np.maximum(ids, 0)], -1)
-    return s.ndcg(rec), fit
+    return s.score(s.implicit_top(model))[f"ndcg@{N}"], fit
 
 
 def run_rectune(s: Split, weighting: str, k: int, threads: int) -> tuple[float, float]:
@@ -103,10 +67,7 @@ def run_rectune(s: Split, weighting: str, k: int, threads: int) -> tuple[float, 
     t0 = time.perf_counter()
     model.fit(s.train, train=TrainConfig(threads=threads))
     fit = time.perf_counter() - t0
-    ids, scores = model.recommend(s.data.user_map.ids[s.users], n=N)
-    rec = s.data.item_map.index_of(ids.ravel()).reshape(ids.shape)
-    rec[~np.isfinite(scores)] = -1
-    return s.ndcg(rec), fit
+    return s.score(s.rectune_top(model))[f"ndcg@{N}"], fit
 
 
 def updates(s: Split, k: int, threads: int, n_batches: int) -> tuple[float, float]:

@@ -185,9 +185,10 @@ def test_baseline_ml100k_matches_surprise() -> None:
     t0 = time.perf_counter()
     res = evaluate("baseline", data, folds=5, metrics=["rmse", "mae", "ndcg@10"], seed=0)
     elapsed = time.perf_counter() - t0
-    # Surprise BaselineOnly, 5-fold on ML-100K: RMSE 0.944, MAE 0.748.
-    assert res.mean["rmse"] == pytest.approx(0.944, abs=0.005)
-    assert res.mean["mae"] == pytest.approx(0.748, abs=0.005)
+    # Surprise BaselineOnly on these 5 folds: RMSE 0.9443, MAE 0.7486 (tests/parity shows the
+    # estimates equal); measured 0.94431, 0.74861.
+    assert res.mean["rmse"] == pytest.approx(0.9443, abs=1e-4)
+    assert res.mean["mae"] == pytest.approx(0.7486, abs=1e-4)
     assert len(res.folds) == 5
     # Each row is tested once across the folds.
     rows = np.sort(np.concatenate([f.test_rows for f in res.folds]))

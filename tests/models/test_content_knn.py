@@ -120,5 +120,6 @@ def test_cold_items_on_movielens_beat_the_fallback() -> None:
     metrics = ["rmse", "ndcg@10"]
     ours = evaluate("content-knn", data, split="cold-items", metrics=metrics).mean
     base = evaluate("baseline", data, split="cold-items", metrics=metrics).mean
-    assert ours["ndcg@10"] > 0.05 and ours["ndcg@10_full"] > 0.01  # measured 0.092, 0.025
-    assert ours["rmse"] < base["rmse"] - 0.02  # measured 0.904 vs the fallback's ~0.95
+    # measured 0.0923, 0.0250 (benchmarks/RESULTS.md); margins about 3%
+    assert ours["ndcg@10"] > 0.089 and ours["ndcg@10_full"] > 0.024
+    assert ours["rmse"] < base["rmse"] - 0.04  # measured 0.9036 vs the fallback's 0.9478

@@ -182,7 +182,8 @@ def test_extensions_sum_reg_and_amplification(cls) -> None:
      ("KNNBasic", "none", "msd")],
 )  # fmt: skip
 def test_predictions_match_surprise(user_based, surprise_name, centering, sim) -> None:
-    surprise = pytest.importorskip("surprise")
+    import surprise  # a peer of the `test` extra: missing, this fails rather than skips
+
     data = _random_ratings(seed=3, n_users=40, n_items=25)
     frame = pd.DataFrame({"u": data.users, "i": data.items, "r": data.values})
     sdata = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(1, 5)))
@@ -275,4 +276,5 @@ def test_movielens_100k_item_pearson_baseline() -> None:
     model = ItemKNN(similarity="pearson_baseline", centering="baseline").fit(train)
     pred = model.predict(test.user_ids, test.item_ids)
     rmse = float(np.sqrt(np.mean((pred - test.values) ** 2)))
-    assert rmse < 0.93
+    # measured 0.91722; the estimates equal Surprise's KNNBaseline (tests/parity checks them)
+    assert rmse < 0.9172 + 0.0005

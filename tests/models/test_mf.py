@@ -169,12 +169,14 @@ DATA_DIR = Path(os.environ.get("RECTUNE_DATA_DIR", Path(__file__).parents[3] / "
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize(("cls", "limit"), [(SVD, 0.95), (SVDpp, 0.94)])
-def test_movielens_100k_rmse(cls, limit) -> None:
+@pytest.mark.parametrize(("cls", "measured"), [(SVD, 0.9412), (SVDpp, 0.9210)])
+def test_movielens_100k_rmse(cls, measured) -> None:
+    """Seeded 80/20 split: the measured RMSE plus 0.003, the tolerance claimed against Surprise
+    (tests/parity compares with Surprise itself on the same folds)."""
     path = DATA_DIR / "ml-100k" / "u.data"
     if not path.exists():
         pytest.skip(f"{path} not available")
     raw = np.loadtxt(path, dtype=np.int64)
     data = Interactions.from_raw(raw[:, 0], raw[:, 1], raw[:, 2].astype(float))
     train, test = split(data, seed=0)
-    assert rmse(cls().fit(train), test) < limit
+    assert rmse(cls().fit(train), test) < measured + 0.003
