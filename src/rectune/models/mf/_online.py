@@ -148,7 +148,31 @@ class OnlineSGDMixin(OnlineState):
 
         A missing or non-finite id or value raises `DataError` before anything changes.
         """
-        self.predict_learn_one(user, item, value)
+        # The body of `predict_learn_one`, inline: one more Python call would cost ~10%.
+        if (
+            type(value) in _FLOATS
+            and -_INF < value < _INF
+            and type(user) in _PLAIN_IDS
+            and type(item) in _PLAIN_IDS
+        ):
+            y = value
+        else:
+            y = check_event(user, item, value)
+        users = self._user_index
+        if users is None:
+            users = self._prepare_events()
+        u = users.get(user)
+        if u is None:
+            u = self._add_id(0, user)
+        i = self._item_index.get(item)  # type: ignore[union-attr]
+        if i is None:
+            i = self._add_id(1, item)
+        learn_step(u, i, y, self.user_bias_, self.item_bias_, self.user_factors_,
+                   self.item_factors_, self._ctl, self._pend)  # fmt: skip
+        room = self._pend_room - 1
+        self._pend_room = room
+        if not room:
+            self._reserve_pending(1)
         return self
 
     def predict_learn_one(self, user: Any, item: Any, value: float) -> float:

@@ -260,7 +260,9 @@ class OnlineState(FactorModel):
             k = cfg.embedding_size  # type: ignore[attr-defined]
             rest = np.zeros((0, k)) if queue is None else queue[pos:]
             more = self._online_rng.normal(  # type: ignore[union-attr]
-                cfg.init_mean, cfg.init_std, (max(m - len(rest), DRAW_BLOCK), k)  # type: ignore[attr-defined]
+                cfg.init_mean,
+                cfg.init_std,
+                (max(m - len(rest), DRAW_BLOCK), k),  # type: ignore[attr-defined]
             )
             queue, pos = np.concatenate([rest, more]), 0
             self._draws, self._draw_pos = queue, 0
