@@ -1,4 +1,6 @@
-"""Numba kernels for fine-tuning, incremental updates and per-event learning of factor models.
+"""Numba kernels for fine-tuning and incremental updates of factor models.
+
+Per-event learning (the prequential loop) is in `rectune.models.mf._online_kernels`.
 
 Used by `SVD`, `SVDpp` and `NMF` (`rectune.models.svd.FactorModel`). Notation as in
 `rectune.models._mf_kernels`: ``P``/``Q`` user/item factors, ``Y`` SVD++ implicit factors,
@@ -300,60 +302,6 @@ def ridge_rows(
             own_b[e] = w[0]
         for f in range(k):
             own[e, f] = w[off + f]
-
-
-@njit(cache=True, fastmath=True)
-def prequential_sgd(
-    users, items, values, mu, mean_n, bu, bi, P, Q, lr, reg, biased, lo, hi, running, out
-):  # pragma: no cover - jit
-    """Predict-then-learn over events in the given order (prequential evaluation, Dawid 1984).
-
-    For each event: ``out[t] = clip(mu + b_u + b_i + p_u . q_i)`` from the state *before* the
-    event, then one SGD step on it. ``mean_n`` >= 0 makes ``mu`` a running mean updated with
-    the event's value before its step (River's ``BiasedMF``); -1 keeps ``mu`` fixed. Clipping
-    to ``[lo, hi]``; NaN bounds mean the running range of the values learned so far (no
-    clipping before the first one). Returns the final (mu, mean_n, lo, hi).
-    """
-    k = P.shape[1]
-    run_lo = running
-    run_hi = running
-    for t in range(len(users)):
-        u = users[t]
-        i = items[t]
-        pu = P[u]
-        qi = Q[i]
-        dot = np.float32(0.0)
-        for f in range(k):
-            dot += pu[f] * qi[f]
-        base = mu + bu[u] + bi[i] if biased else 0.0
-        est = base + dot
-        if not np.isnan(lo) and est < lo:
-            est = lo
-        if not np.isnan(hi) and est > hi:
-            est = hi
-        out[t] = est
-        y = values[t]
-        if run_lo and not y >= lo:
-            lo = y
-        if run_hi and not y <= hi:
-            hi = y
-        if mean_n >= 0 and biased:
-            mean_n += 1
-            mu += (y - mu) / mean_n
-        err = y - ((mu + bu[u] + bi[i] if biased else 0.0) + dot)
-        if biased:
-            bu[u] += lr[0] * (err - reg[0] * bu[u])
-            bi[i] += lr[1] * (err - reg[1] * bi[i])
-        a_p = np.float32(lr[2] * err)
-        d_p = np.float32(1.0 - lr[2] * reg[2])
-        a_q = np.float32(lr[3] * err)
-        d_q = np.float32(1.0 - lr[3] * reg[3])
-        for f in range(k):
-            puf = pu[f]
-            qif = qi[f]
-            pu[f] = d_p * puf + a_p * qif
-            qi[f] = d_q * qif + a_q * puf
-    return mu, mean_n, lo, hi
 
 
 def grouped(

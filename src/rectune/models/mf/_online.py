@@ -1,10 +1,12 @@
-"""Per-event learning for `SVD`: compiled prequential replay and `learn_one`.
+"""Per-event learning for `SVD`: compiled prequential replay and River's per-event API.
 
 Kept apart from `rectune.models.mf.svd` so that the batch model stays short; `SVD` mixes this in.
+The state these methods update cheaply per event is in `rectune.models.mf._online_state`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Self
 
 import numpy as np
@@ -12,33 +14,35 @@ import scipy.sparse as sp
 
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
-from rectune.models.mf._factor import GROUPS, FactorModel
-from rectune.models.mf._finetune import prequential_sgd
-from rectune.training.growth import absorb
+from rectune.data.validate import check_event
+from rectune.models.mf._factor import GROUPS
+from rectune.models.mf._online_kernels import (
+    BIASED,
+    CLIP_PREDICT,
+    LR,
+    REG,
+    estimate_one,
+    learn_step,
+    prequential_sgd,
+)
+from rectune.models.mf._online_state import OnlineState
 from rectune.training.info import fit_info
 
+#: Id and value types that `check_event` always accepts (finite floats aside), checked inline
+#: so that the common case skips the call; anything else goes through `check_event`.
+_PLAIN_IDS = frozenset({int, str, np.int64, np.int32, np.str_})
+_FLOATS = frozenset({float, np.float64})
+_INF = math.inf
 
-class OnlineSGDMixin(FactorModel):
-    """Predict-then-learn one event at a time (River's vocabulary) for SGD factor models."""
 
-    # Online state (reset by `fit`, saved nowhere: a loaded model learns with a fixed mean).
-    _mean_n: int = -1
-    """Values in the running mean of online learning (-1: the fitted global mean, fixed)."""
-    _online_range: bool = False
-    """Whether the rating range grows with the values learned (a model started online)."""
-    _online_rng: np.random.RandomState | None = None
-    """Stream of initial rows of new ids (seeded 0 at first use)."""
-    _pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    """Learned events not yet absorbed into ``seen_`` (absorbed when it is next read)."""
-    _seen: sp.csr_matrix
-    _item_popularity: np.ndarray
+class OnlineSGDMixin(OnlineState):
+    """Predict-then-learn one event at a time (River's vocabulary) for SGD factor models.
 
-    # Caches, cleared in `_invalidate_caches`.
-    _rates_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
-    """(config, step sizes, penalties) as float64 for the kernel."""
-    _user_index: tuple[IdMap, dict[Any, int]] | None = None
-    """(user map, raw id -> index) kept in step with the append-only map."""
-    _item_index: tuple[IdMap, dict[Any, int]] | None = None
+    `learn_one`, `predict_one` and `predict_learn_one` are the per-event API: one call per
+    event from a Python loop, each a dictionary lookup per id and one compiled step. They give
+    exactly the numbers of `prequential` on the same events. A model that has not been fitted
+    starts empty at its first event (`start_online`).
+    """
 
     def prequential(
         self,
@@ -111,107 +115,165 @@ class OnlineSGDMixin(FactorModel):
         self._after_events(users, items, data.values, mu, n, (lo, hi) if clip is None else None)
         return out
 
+    def start_online(
+        self, *, seed: int = 0, rating_range: tuple[float, float] | None = None
+    ) -> Self:
+        """Forget everything and start empty, to predict-then-learn from the first event.
+
+        River's progressive validation: mu is the running mean of the values learned, new ids
+        get zero biases and Normal(``init_mean``, ``init_std``) factors from
+        ``numpy.random.RandomState(seed)`` in order of first appearance (user before item),
+        and `predict_one` already shows an unknown id the row it will get (as River's lazy
+        initialisation). Estimates are clipped to ``rating_range``, or with None to the running
+        range of the values learned (no clipping before the first).
+
+        Examples
+        --------
+        >>> from rectune.models import SVD, SVDConfig
+        >>> model = SVD(SVDConfig.from_river_biased_mf(n_factors=2))
+        >>> model = model.start_online(seed=0, rating_range=(1, 5))
+        >>> events = [(1, "a", 5.0), (2, "a", 4.0), (1, "b", 2.0), (2, "b", 1.0)]
+        >>> [round(model.predict_learn_one(u, i, y), 3) for u, i, y in events]
+        [1.0, 4.995, 4.515, 3.572]
+        """
+        self._start_empty()
+        self._seed_online(seed)
+        if rating_range is not None:
+            self.rating_range_ = np.array(rating_range, dtype=np.float64)
+            self._online_range = False
+        return self
+
     def learn_one(self, user: Any, item: Any, value: float = 1.0) -> Self:
-        """One SGD step on one rating, growing rows for new ids (as `prequential`)."""
-        self.predict_learn_one(user, item, value)
+        """One SGD step on one rating, growing rows for new ids (as `prequential`).
+
+        A missing or non-finite id or value raises `DataError` before anything changes.
+        """
+        # The body of `predict_learn_one`, inline: one more Python call would cost ~10%.
+        if (
+            type(value) in _FLOATS
+            and -_INF < value < _INF
+            and type(user) in _PLAIN_IDS
+            and type(item) in _PLAIN_IDS
+        ):
+            y = value
+        else:
+            y = check_event(user, item, value)
+        users = self._user_index
+        if users is None:
+            users = self._prepare_events()
+        u = users.get(user)
+        if u is None:
+            u = self._add_id(0, user)
+        i = self._item_index.get(item)  # type: ignore[union-attr]
+        if i is None:
+            i = self._add_id(1, item)
+        learn_step(u, i, y, self.user_bias_, self.item_bias_, self.user_factors_,
+                   self.item_factors_, self._ctl, self._pend)  # fmt: skip
+        room = self._pend_room - 1
+        self._pend_room = room
+        if not room:
+            self._reserve_pending(1)
         return self
 
     def predict_learn_one(self, user: Any, item: Any, value: float) -> float:
-        """`predict_one` then `learn_one` in one compiled call; returns the prediction.
+        """`predict_one`, then `learn_one`, in one compiled step; returns the prediction."""
+        if (
+            type(value) in _FLOATS
+            and -_INF < value < _INF
+            and type(user) in _PLAIN_IDS
+            and type(item) in _PLAIN_IDS
+        ):
+            y = value
+        else:
+            y = check_event(user, item, value)
+        users = self._user_index
+        if users is None:
+            users = self._prepare_events()
+        u = users.get(user)
+        if u is None:
+            u = self._add_id(0, user)
+        i = self._item_index.get(item)  # type: ignore[union-attr]
+        if i is None:
+            i = self._add_id(1, item)
+        est = learn_step(u, i, y, self.user_bias_, self.item_bias_, self.user_factors_,
+                         self.item_factors_, self._ctl, self._pend)  # fmt: skip
+        room = self._pend_room - 1
+        self._pend_room = room
+        if not room:
+            self._reserve_pending(1)
+        return est
 
-        Known ids take a fast path (a dict lookup and one kernel call; ``seen_`` absorbs the
-        events lazily, when next read); a new id goes through `prequential`.
+    def predict_one(self, user: Any, item: Any) -> float:
+        """Rating estimate of one pair, as `predict_learn_one` would predict it.
+
+        Known pairs take one compiled call. Unknown ids: a model started empty shows them the
+        rows they will get when learned (River's semantics, as `prequential`); a fitted model
+        falls back as `predict` does (the global mean plus the known biases). An unfitted model
+        starts empty (`start_online`).
         """
+        users = self._user_index
+        if users is not None:
+            u, i = users.get(user), self._item_index.get(item)  # type: ignore[union-attr]
+            if u is not None and i is not None:
+                return estimate_one(u, i, self.user_bias_, self.item_bias_, self.user_factors_,
+                                    self.item_factors_, self._ctl)  # fmt: skip
+        return self._predict_one_slow(user, item)
+
+    def _predict_one_slow(self, user: Any, item: Any) -> float:
+        users = self._user_index
+        if users is None:
+            users = self._prepare_events()
+        u, i = users.get(user), self._item_index.get(item)  # type: ignore[union-attr]
+        if u is not None and i is not None:
+            return self.predict_one(user, item)
+        if not self._lazy_rows:
+            return float(self.predict([user], [item])[0])
+        # The rows the unknown ids will be given: the next draws, user first.
+        draws = self._draw_rows((u is None) + (i is None), peek=True).astype(np.float32)
+        zero = np.zeros(1, np.float32)
+        P, bu = (draws[:1], zero) if u is None else (self.user_factors_, self.user_bias_)
+        Q, bi = (draws[-1:], zero) if i is None else (self.item_factors_, self.item_bias_)
+        return estimate_one(u or 0, i or 0, bu, bi, P, Q, self._ctl)
+
+    def _prepare_events(self) -> dict[Any, int]:
+        """Build what the per-event path reads: id dictionaries, rates, pending buffer."""
         if not self.is_fitted:
-            data = Interactions.from_raw([user], [item], [value])
-            return float(self.prequential(data)[0])
-        u = self._index_one(self.user_map_, "_user_index", user, 0)
-        i = self._index_one(self.item_map_, "_item_index", item, 1)
-        rates = self._rates_cache
-        if rates is None or rates[0] is not self.config:
-            lr, reg = self.config.group_rates(GROUPS)
-            rates = (self.config, lr.astype(np.float64), reg.astype(np.float64))
-            self._rates_cache = rates
-        users, items = np.array([u], np.int32), np.array([i], np.int32)
-        values, out = np.array([value], np.float64), np.empty(1)
-        lo, hi = self.rating_range_
-        mu, n, lo, hi = prequential_sgd(users, items, values, self.global_mean_,
-                                        self._mean_n,
-                                        self.user_bias_, self.item_bias_, self.user_factors_,
-                                        self.item_factors_, rates[1], rates[2],
-                                        self.config.biased, lo, hi,
-                                        self._online_range, out)  # fmt: skip
-        self._after_events(users, items, values, mu, n, (lo, hi))
-        return float(out[0])
+            self.start_online()
+        ctl = self._control()
+        lr, reg = self.config.group_rates(GROUPS)
+        ctl[LR : LR + 4], ctl[REG : REG + 4] = lr, reg
+        ctl[BIASED] = self.config.biased
+        ctl[CLIP_PREDICT] = self.data_kind_ == "rating"
+        self._reserve_pending(1)
+        users = {raw: n for n, raw in enumerate(self.user_map_.ids.tolist())}
+        self._item_index = {raw: n for n, raw in enumerate(self.item_map_.ids.tolist())}
+        self._new_ids = ([], [])
+        self._user_index = users
+        return users
 
-    def _index_one(self, idmap: IdMap, attr: str, raw: Any, side: int) -> int:
-        """Index of one raw id (a dict cache kept in step with the append-only map); a new id
-        is appended with a fresh row."""
-        cache = getattr(self, attr)
-        if cache is None or cache[0] is not idmap or len(cache[1]) != len(idmap):
-            cache = (idmap, {k: n for n, k in enumerate(idmap.ids.tolist())})
-            setattr(self, attr, cache)
-        idx = cache[1].get(raw, -1)
-        if idx < 0:
-            idx = int(idmap.add([raw])[0])
-            cache[1][raw] = idx
-            self._append_rows(1 - side, side, np.arange(1))
+    def _add_id(self, side: int, raw: Any) -> int:
+        """Index of a new raw id (appended to the map when next read) and its fresh row."""
+        index = self._user_index if side == 0 else self._item_index
+        idx = index[raw] = len(index)  # type: ignore[index,arg-type]
+        self._new_ids[side].append(raw)  # type: ignore[index]
+        self._append_rows(side, self._draw_rows(1))
         return idx
-
-    def _append_rows(self, n_u: int, n_i: int, order: np.ndarray) -> None:
-        """Zero biases and Normal(init_mean, init_std) factors for new rows, drawn from the
-        model's online stream in ``order`` (the rows' order of first appearance)."""
-        cfg = self.config
-        rng = self._online_rng
-        if rng is None:
-            rng = self._online_rng = np.random.RandomState(0)
-        draws = rng.normal(cfg.init_mean, cfg.init_std, (n_u + n_i, cfg.embedding_size))
-        rows = np.empty_like(draws)
-        rows[order] = draws
-        f32 = np.float32
-        self.user_factors_ = np.concatenate([self.user_factors_, rows[:n_u].astype(f32)])
-        self.item_factors_ = np.concatenate([self.item_factors_, rows[n_u:].astype(f32)])
-        self.user_bias_ = np.concatenate([self.user_bias_, np.zeros(n_u, f32)])
-        self.item_bias_ = np.concatenate([self.item_bias_, np.zeros(n_i, f32)])
-
-    # ``seen_`` and ``item_popularity_`` absorb learned events lazily (batched on next read).
-    @property  # type: ignore[override]
-    def seen_(self) -> sp.csr_matrix:
-        self._flush_events()
-        return self._seen
-
-    @seen_.setter
-    def seen_(self, value: sp.csr_matrix) -> None:
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._seen = value
-
-    @property  # type: ignore[override]
-    def item_popularity_(self) -> np.ndarray:
-        self._flush_events()
-        return self._item_popularity
-
-    @item_popularity_.setter
-    def item_popularity_(self, value: np.ndarray) -> None:
-        self._item_popularity = value
-
-    def _flush_events(self) -> None:
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        u, i, v = (np.concatenate(x) for x in zip(*pending, strict=True))
-        absorb(self, Interactions(u, i, v, self.user_map_, self.item_map_))
-        self._pending = []
 
     def _online_rows(self, data: Interactions, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Model indices of the events, growing maps and rows (initialised as River does)."""
         if not self.is_fitted:
             self._start_empty(data)
+        # An empty map takes its id type from the data.
+        if len(self.user_map_) == 0:
+            self.user_map_ = IdMap(data.user_ids[:0])
+        if len(self.item_map_) == 0:
+            self.item_map_ = IdMap(data.item_ids[:0])
         n_u0, n_i0 = len(self.user_map_), len(self.item_map_)
         users = self.user_map_.add(data.user_ids).astype(np.int32)
         items = self.item_map_.add(data.item_ids).astype(np.int32)
         n_u, n_i = len(self.user_map_) - n_u0, len(self.item_map_) - n_i0
         if n_u or n_i:
+            self._user_index = self._item_index = None  # the maps grew behind them
             # First appearance of each new row in the interleaved (user, item) event stream.
             first_u = np.full(n_u, np.iinfo(np.int64).max)
             first_i = np.full(n_i, np.iinfo(np.int64).max)
@@ -221,20 +283,26 @@ class OnlineSGDMixin(FactorModel):
             np.minimum.at(first_i, items[ni] - n_i0, pos[ni] + 1)
             order = np.argsort(np.concatenate([first_u, first_i]), kind="stable")
             if seed is not None:
-                self._online_rng = np.random.RandomState(seed)
-            self._append_rows(n_u, n_i, order)
+                self._seed_online(seed)
+            draws = self._draw_rows(n_u + n_i)
+            rows = np.empty_like(draws)
+            rows[order] = draws
+            self._append_rows(0, rows[:n_u])
+            self._append_rows(1, rows[n_u:])
         return users, items
 
-    def _start_empty(self, data: Interactions) -> None:
-        """State of a model that has seen nothing (online learning from scratch)."""
+    def _start_empty(self, data: Interactions | None = None) -> None:
+        """State of a model that has seen nothing (online learning from scratch); the id maps
+        take their id type from ``data`` (without: from the first ids learned)."""
         k = self.config.embedding_size
-        self.user_map_ = IdMap(data.user_ids[:0])
-        self.item_map_ = IdMap(data.item_ids[:0])
+        no_ids = np.zeros(0, np.int64)
+        self.user_map_ = IdMap(no_ids if data is None else data.user_ids[:0])
+        self.item_map_ = IdMap(no_ids if data is None else data.item_ids[:0])
         self.global_mean_ = 0.0
         self.rating_range_ = np.array([np.nan, np.nan])
         self.seen_ = sp.csr_matrix((0, 0))
         self.item_popularity_ = np.zeros(0)
-        self.data_kind_ = data.kind
+        self.data_kind_ = "rating" if data is None else data.kind
         self.artifact_ = None
         self.fit_info_ = fit_info(seconds=None, n_interactions=0)
         self.user_factors_ = np.zeros((0, k), np.float32)
@@ -243,6 +311,7 @@ class OnlineSGDMixin(FactorModel):
         self.item_bias_ = np.zeros(0, np.float32)
         self._mean_n = 0
         self._online_range = True
+        self._lazy_rows = True
 
     def _after_events(
         self,
@@ -253,8 +322,8 @@ class OnlineSGDMixin(FactorModel):
         n: int,
         rating_range: tuple[float, float] | None,
     ) -> None:
-        """Absorb learned events into ``seen_``, popularity, mean and range."""
-        self._pending.append((users, items, values))
+        """Queue learned events for ``seen_`` and popularity; set the mean and range."""
+        self._push_events(users, items, values)
         self.global_mean_ = float(mu)
         if n >= 0:
             self._mean_n = int(n)
@@ -268,7 +337,3 @@ class OnlineSGDMixin(FactorModel):
             self.rating_range_ = np.array([lo, hi], dtype=np.float64)
         self.fit_info_["n_interactions"] = (self.fit_info_.get("n_interactions") or 0) + len(users)
         self.artifact_ = None
-
-    def _invalidate_caches(self) -> None:
-        self._rates_cache = self._user_index = self._item_index = None
-        super()._invalidate_caches()

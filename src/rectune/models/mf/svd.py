@@ -192,6 +192,7 @@ class SVD(OnlineSGDMixin, FactorModel):
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
         self._mean_n = -1
         self._online_range = False
+        self._lazy_rows = False
 
 
 def _cores_busy(threads: int) -> bool:
