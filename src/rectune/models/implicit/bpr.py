@@ -101,9 +101,13 @@ class BPR(Recommender):
             "new_ids=features",
             "new_ids=neighbors",
             "new_ids=text",
+            "new_ids=zeros",
+            "learning_rate",
+            "epochs",
         }
     )
     partial_fit_init = "mean"
+    partial_fit_settings = frozenset({"learning_rate", "epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"})
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray
