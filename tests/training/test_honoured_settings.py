@@ -106,7 +106,11 @@ def _scores(model: Recommender) -> np.ndarray:
 
 
 def _run(
-    name: str, phase: str, train: dict[str, Any], strategy: dict[str, Any] | None, rows: int = 0,
+    name: str,
+    phase: str,
+    train: dict[str, Any],
+    strategy: dict[str, Any] | None,
+    rows: int = 0,
     **params: Any,
 ) -> Any:
     cfg = TrainConfig(seed=1, **train)

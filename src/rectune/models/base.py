@@ -143,7 +143,6 @@ class Recommender(ABC):
         augmentation. A setting the model cannot honour raises `ConfigError` naming it.
         """
         spec = FinetuneStrategy.parse(strategy)
-        check_interactions(data)
         run_finetune(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
 
@@ -159,7 +158,6 @@ class Recommender(ABC):
         in by closed form (SVD, ALS) replace that start; SGD and torch models move from it.
         """
         spec = None if strategy is None else FinetuneStrategy.parse(strategy)
-        check_interactions(data)
         run_partial_fit(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
 

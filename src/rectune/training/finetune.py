@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from rectune.data.interactions import Interactions
+from rectune.data.interactions import Interactions, check_interactions
 from rectune.errors import ConfigError, DataError, NotFittedError
 from rectune.training.config import TrainConfig
 from rectune.training.growth import absorb, grow
@@ -88,6 +88,7 @@ def run_finetune(
 ) -> None:
     """Fine-tune a fitted model on ``data`` with ``strategy``; see `Recommender.finetune`."""
     _check_fitted(model)
+    check_interactions(data)  # before the model changes
     check_supported(model, strategy, train)
     t0 = time.perf_counter()
     rng = np.random.default_rng([train.seed, 7])
@@ -181,6 +182,7 @@ def run_partial_fit(
     without one, new rows start from the model's `partial_fit_init`.
     """
     _check_fitted(model)
+    check_interactions(data)  # before the model changes
     t0 = time.perf_counter()
     method = model.partial_fit_init
     if strategy is not None:

@@ -19,7 +19,7 @@ from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
 from rectune.models.base import Recommender
-from rectune.registry.catalog import create_model, model_class
+from rectune.registry.catalog import create_model
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
 from rectune.training.info import fit_info

@@ -113,7 +113,16 @@ class BPR(Recommender):
         }
     )
     partial_fit_init = "mean"
-    partial_fit_settings = frozenset({"learning_rate", "epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"})
+    partial_fit_settings = frozenset(
+        {
+            "learning_rate",
+            "epochs",
+            "new_ids=zeros",
+            "new_ids=neighbors",
+            "new_ids=features",
+            "new_ids=text",
+        }
+    )
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

@@ -87,7 +87,9 @@ class NMF(FactorModel):
     supported_strategies = SGD_STRATEGIES - {"clip_norm"}
     #: Multiplicative updates keep zeros at zero: new rows start at the mean of known rows.
     partial_fit_init = "mean"
-    partial_fit_settings = frozenset({"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"})
+    partial_fit_settings = frozenset(
+        {"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"}
+    )
 
     def honoured_settings(self, phase: Phase) -> frozenset[str]:
         """Only the biases (``biased``) take SGD steps, so only they have a learning rate."""
