@@ -32,6 +32,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
             str(root / "ratings.csv"),
             "--model",
             "baseline",
+            "--set",
+            "method=sgd",  # SGD steps honour a learning rate and a schedule (ALS ones do not)
             "--out",
             str(root / "v1"),
         ],

@@ -163,7 +163,9 @@ def test_finetune_unsupported_settings_are_errors() -> None:
             model.finetune(new, strategy=bad)
     with pytest.raises(ConfigError, match="cannot honour"):
         model.finetune(new, train=TrainConfig(early_stopping=2))
-    model.finetune(new, strategy={"replay": 0.5, "new_ids": "neighbors"})
+    with pytest.raises(ConfigError, match=r"cannot honour setting\(s\) replay"):
+        model.finetune(new, strategy={"replay": 0.5})  # replay changes nothing without l2sp
+    model.finetune(new, strategy={"l2sp": 0.1, "replay": 0.5, "new_ids": "neighbors"})
     assert len(model.item_map_) == data.n_items
 
 

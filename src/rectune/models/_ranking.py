@@ -10,8 +10,16 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from rectune.errors import ConfigError
+
 #: Rows per block when scoring the full catalogue, to bound memory.
 ROW_BLOCK = 1024
+
+
+def check_n(n: object) -> None:
+    """Refuse a list length that is not a whole number >= 1 (it would give empty lists)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ConfigError(f"n must be a whole number >= 1 (items per list), got {n!r}")
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:

@@ -23,9 +23,9 @@ import scipy.sparse as sp
 
 from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
-from rectune.data.interactions import Interactions
+from rectune.data.interactions import Interactions, check_interactions
 from rectune.errors import ConfigError, DataError, NotFittedError
-from rectune.models._ranking import ranked, similarity_rows
+from rectune.models._ranking import check_n, ranked, similarity_rows
 from rectune.models._state import (
     base_state,
     default_row_axes,
@@ -38,6 +38,7 @@ from rectune.training.finetune import run_finetune, run_partial_fit
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext, ModelHooks
 from rectune.training.info import fit_info
+from rectune.training.settings import Phase, check_honoured
 from rectune.training.strategy import FinetuneStrategy
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,12 @@ class Recommender(ABC):
     param_groups: ClassVar[tuple[str, ...]] = ()
     #: True for models whose scores estimate ratings (RMSE is meaningful).
     predicts_ratings: ClassVar[bool] = True
-    #: Fine-tuning settings the model honours (``l2sp``, ``freeze``, ``clip_norm``, ``replay``,
-    #: ``augment=pseudo``, ``schedule``, ``early_stopping``, ``new_ids=features``, ...).
-    supported_strategies: ClassVar[frozenset[str]] = frozenset()
+    #: Settings each phase honours, as tokens of `rectune.training.settings` (``epochs``,
+    #: ``learning_rate``, ``schedule``, ``early_stopping``, ``l2sp``, ``freeze``, ``clip_norm``,
+    #: ``replay``, ``augment=pseudo``, ``new_ids=neighbors``...); anything else asked is refused.
+    supported_strategies: ClassVar[frozenset[str]] = frozenset()  # finetune
+    fit_settings: ClassVar[frozenset[str]] = frozenset()
+    partial_fit_settings: ClassVar[frozenset[str]] = frozenset()
     #: How `partial_fit` starts rows of new ids before folding them in.
     partial_fit_init: ClassVar[str] = "mean"
 
@@ -109,6 +113,8 @@ class Recommender(ABC):
         train = train or TrainConfig()
         if len(data) == 0:
             raise DataError("cannot fit on an empty dataset")
+        check_interactions(data)
+        check_honoured(self, "fit", train)
         local = self._prepare(data)
         self.artifact_ = None
         t0 = time.perf_counter()
@@ -154,6 +160,12 @@ class Recommender(ABC):
         spec = None if strategy is None else FinetuneStrategy.parse(strategy)
         run_partial_fit(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
+
+    def honoured_settings(self, phase: Phase) -> frozenset[str]:
+        """The settings ``phase`` honours (models whose answer depends on the config override)."""
+        if phase == "fit":
+            return self.fit_settings
+        return self.supported_strategies if phase == "finetune" else self.partial_fit_settings
 
     def _training_hooks(self) -> ModelHooks:
         """This model's steps, handed to the drivers in `rectune.training.finetune`."""
@@ -298,6 +310,7 @@ class Recommender(ABC):
         ranked; unknown candidates are ignored.
         """
         self._check_fitted()
+        check_n(n)
         u = self.user_map_.index_of(users)
         cand = None if candidates is None else self.item_map_.index_of(candidates)
         if cand is not None:
@@ -330,6 +343,7 @@ class Recommender(ABC):
         `ConfigError`.
         """
         self._check_fitted()
+        check_n(n)
         idx, n_items = self.item_map_.index_of(items), len(self.item_map_)
         block = partial(similarity_rows, n_items=n_items, similarities=self._item_similarities)
         found, scores = ranked(idx, n, n_items, block)

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +84,42 @@ def check_save_load_identical(make_model: ModelFactory, data: Interactions) -> N
     np.testing.assert_array_equal(a[1], b[1])
 
 
+@contextmanager
+def parallel_paths() -> Iterator[None]:
+    """Every parallel training kernel taken whatever the data size (work thresholds at 0)."""
+    modules = [sys.modules.get(m) for m in _PARALLEL_MODULES]
+    saved = [(m, m.PARALLEL_MIN_WORK) for m in modules if m is not None]
+    for m, _ in saved:
+        m.PARALLEL_MIN_WORK = 0
+    try:
+        yield
+    finally:
+        for m, value in saved:
+            m.PARALLEL_MIN_WORK = value
+
+
+#: Modules whose ``PARALLEL_MIN_WORK`` picks a parallel kernel above a work size.
+_PARALLEL_MODULES = ("rectune.models.mf.svd", "rectune.models.implicit.bpr")
+
+
 def check_deterministic(make_model: ModelFactory, data: Interactions) -> None:
-    """The same seed gives the same predictions."""
-    users, items = data.user_ids[:100], data.item_ids[:100]
-    a = make_model().fit(data, train=TrainConfig(seed=3)).predict(users, items)
-    b = make_model().fit(data, train=TrainConfig(seed=3)).predict(users, items)
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    """The same seed, data and thread count give bit-identical scores, also on the parallel
+    kernels (forced on by `parallel_paths`, two threads) and after a fine-tune."""
+    train = TrainConfig(seed=3, threads=2)
+    with parallel_paths():
+        runs = [make_model().fit(data, train=train) for _ in range(2)]
+        scores = [m.score_users_indices(np.arange(len(m.user_map_))) for m in runs]
+        np.testing.assert_array_equal(scores[0], scores[1], err_msg="fit")
+        users, items = data.user_ids[:100], data.item_ids[:100]
+        np.testing.assert_array_equal(runs[0].predict(users, items), runs[1].predict(users, items))
+        new = data.subset(np.arange(len(data)) % 3 == 0)
+        try:
+            for m in runs:
+                m.finetune(new, train=TrainConfig(seed=4, threads=2))
+        except ConfigError:
+            return  # the model does not fine-tune
+        scores = [m.score_users_indices(np.arange(len(m.user_map_))) for m in runs]
+        np.testing.assert_array_equal(scores[0], scores[1], err_msg="finetune")
 
 
 def check_batch_equals_loop(make_model: ModelFactory, data: Interactions) -> None:

@@ -48,6 +48,13 @@ def _new_entity_rows(data: Interactions) -> Interactions:
     return Interactions.from_raw(u, i, v, np.arange(12) + 2_000_000_000, kind=data.kind)
 
 
+def _two_epochs(model: Recommender, seed: int, epochs: int = 2) -> TrainConfig:
+    """Two fine-tuning epochs where the model honours ``epochs`` (else its own count)."""
+    if "epochs" in model.honoured_settings("finetune"):
+        return TrainConfig(seed=seed, epochs=epochs)
+    return TrainConfig(seed=seed)
+
+
 def check_partial_fit_new_user_and_item(make_model: ModelFactory, data: Interactions) -> None:
     """New ids get rows without retraining; they are predicted and excluded like others."""
     old, _ = halves(data)
@@ -90,7 +97,7 @@ def check_finetune_frozen_groups_bit_identical(
     for group in parent.param_groups:
         model = make_model().fit(old)
         before = np.array(model.parameter_groups()[group], copy=True)
-        model.finetune(new, train=TrainConfig(seed=1, epochs=2), strategy={"freeze": [group]})
+        model.finetune(new, train=_two_epochs(model, 1), strategy={"freeze": [group]})
         after = model.parameter_groups()[group]
         np.testing.assert_array_equal(after[: before.shape[0]], before, err_msg=group)
 
@@ -101,19 +108,16 @@ def check_finetune_huge_l2sp_stays_at_parent(make_model: ModelFactory, data: Int
     if not model.param_groups:
         return
     before = {g: np.array(a, copy=True) for g, a in model.parameter_groups().items()}
-    model.finetune(new, train=TrainConfig(seed=1, epochs=2), strategy={"l2sp": 1e12})
+    model.finetune(new, train=_two_epochs(model, 1), strategy={"l2sp": 1e12})
     for g, a in model.parameter_groups().items():
         np.testing.assert_allclose(a[: before[g].shape[0]], before[g], atol=1e-5, err_msg=g)
 
 
 def check_finetune_lambda0_is_plain(make_model: ModelFactory, data: Interactions) -> None:
     old, new = halves(data)
-    a = make_model().fit(old).finetune(new, train=TrainConfig(seed=2, epochs=2))
-    b = (
-        make_model()
-        .fit(old)
-        .finetune(new, train=TrainConfig(seed=2, epochs=2), strategy={"l2sp": 0.0})
-    )
+    parent = make_model().fit(old)
+    a = parent.finetune(new, train=_two_epochs(parent, 2))
+    b = make_model().fit(old).finetune(new, train=_two_epochs(parent, 2), strategy={"l2sp": 0.0})
     users, items = data.user_ids[:80], data.item_ids[:80]
     np.testing.assert_array_equal(a.predict(users, items), b.predict(users, items))
 
@@ -123,8 +127,8 @@ def check_bad_strategies_are_clear_errors(make_model: ModelFactory, data: Intera
     model = make_model().fit(old)
     for bad, words in (
         ("no-such-preset", ("unknown strategy",)),
-        ({"freeze": ["no_such_group"]}, ("no parameter group", "cannot honour strategy setting")),
-        ({"l2sp": {"no_such_group": 1.0}}, ("no parameter group", "cannot honour strategy")),
+        ({"freeze": ["no_such_group"]}, ("no parameter group", "cannot honour setting")),
+        ({"l2sp": {"no_such_group": 1.0}}, ("no parameter group", "cannot honour setting")),
         ({"replay": -1}, ("replay",)),
         ({"new_ids": "telepathy"}, ("new_ids",)),
     ):
@@ -141,7 +145,8 @@ def check_finetune_records_lineage(make_model: ModelFactory, data: Interactions)
     model = make_model().fit(old)
     with tempfile.TemporaryDirectory() as tmp:
         parent_id = model.save(str(Path(tmp) / "v1"))
-        child = load_model(Path(tmp) / "v1").finetune(new, train=TrainConfig(epochs=1))
+        child = load_model(Path(tmp) / "v1")
+        child.finetune(new, train=_two_epochs(child, 0, epochs=1))
         child.save(str(Path(tmp) / "v2"))
         lineage = json.loads((Path(tmp) / "v2" / "lineage.json").read_text())
     assert lineage["parent"]["id"] == parent_id

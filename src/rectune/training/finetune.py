@@ -18,33 +18,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from rectune.data.interactions import Interactions
+from rectune.data.interactions import Interactions, check_interactions
 from rectune.errors import ConfigError, DataError, NotFittedError
 from rectune.training.config import TrainConfig
 from rectune.training.growth import absorb, grow
 from rectune.training.hooks import FinetuneContext, ModelHooks, Tunable
 from rectune.training.info import fit_info
+from rectune.training.settings import check_honoured
 from rectune.training.strategy import FinetuneStrategy
 
 logger = logging.getLogger(__name__)
 
 
 def check_supported(model: Tunable, strategy: FinetuneStrategy, train: TrainConfig) -> None:
-    """Raise, naming the setting, when the model cannot honour part of the strategy."""
-    supported = model.supported_strategies
-    wanted = strategy.used()
-    if train.schedule != "constant" or train.warmup_epochs:
-        wanted.add("schedule")
-    if train.early_stopping is not None:
-        wanted.add("early_stopping")
-    if strategy.new_ids not in ("zeros", "mean"):
-        wanted.add(f"new_ids={strategy.new_ids}")
-    missing = sorted(w for w in wanted if w not in supported)
-    if missing:
-        raise ConfigError(
-            f"{model.name} cannot honour strategy setting(s) {', '.join(missing)}; it supports: "
-            f"{', '.join(sorted(supported)) or 'none'}"
-        )
+    """Raise, naming the setting, when the model cannot honour part of the run's settings."""
+    check_honoured(model, "finetune", train, strategy)
     if strategy.l2sp or strategy.freeze:
         # Validates patterns against the groups the model has (errors list them).
         strategy.lambdas(model.param_groups)
@@ -100,6 +88,7 @@ def run_finetune(
 ) -> None:
     """Fine-tune a fitted model on ``data`` with ``strategy``; see `Recommender.finetune`."""
     _check_fitted(model)
+    check_interactions(data)  # before the model changes
     check_supported(model, strategy, train)
     t0 = time.perf_counter()
     rng = np.random.default_rng([train.seed, 7])
@@ -193,11 +182,14 @@ def run_partial_fit(
     without one, new rows start from the model's `partial_fit_init`.
     """
     _check_fitted(model)
+    check_interactions(data)  # before the model changes
     t0 = time.perf_counter()
     method = model.partial_fit_init
     if strategy is not None:
         check_partial_fit_strategy(model, strategy)
-        method = strategy.new_ids
+        if "new_ids" in strategy.model_fields_set:
+            method = strategy.new_ids
+    check_honoured(model, "partial_fit", train, strategy)
     local, new_u, new_i = grow(model, hooks, data, method, strategy)
     absorb(model, local)
     hooks.partial_fit(local, new_u, new_i, train)
@@ -220,9 +212,6 @@ def check_partial_fit_strategy(model: Tunable, strategy: FinetuneStrategy) -> No
             f"partial_fit takes only new_ids, neighbors and text_encoder from a strategy, not "
             f"{', '.join(other)}: use finetune for those"
         )
-    wanted = f"new_ids={strategy.new_ids}"
-    if strategy.new_ids not in ("zeros", "mean") and wanted not in model.supported_strategies:
-        raise ConfigError(f"{model.name} cannot honour strategy setting {wanted} in partial_fit")
 
 
 def _check_fitted(model: Tunable) -> None:

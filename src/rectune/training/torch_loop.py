@@ -6,13 +6,18 @@ into minibatches whose order depends only on ``(seed, epoch)`` (`minibatches`, o
 shard of them under DDP) and takes one `TorchTrainer` step per batch inside the model's
 `~TorchTrainable.epoch_scope`. `train_epochs` runs the epochs of a run and, given a directory,
 checkpoints after each one and resumes from an existing checkpoint exactly.
+
+Every epoch runs under torch's deterministic algorithms and with torch's random stream (dropout)
+seeded from ``(seed, epoch)`` in a forked state (`seeded_epoch`), so fit, fine-tuning and updates
+give the same result for the same seed whatever ran before in the process, and the caller's
+global torch stream is left as it was.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -76,13 +81,28 @@ def run_epoch(
     ``batcher`` replaces `minibatches` (DDP: this rank's shards) and ``loss`` the model's
     ``batch_loss`` on its own module (DDP: through the wrapper, rescaled).
     """
-    with model.epoch_scope(trainer):
+    with seeded_epoch(seed, epoch), model.epoch_scope(trainer):
         arrays = model.epoch_arrays(data, np.random.default_rng([seed, epoch, 5]))
         batches = (batcher or minibatches)(arrays, model.batch_size(), seed, epoch)
         step = loss or (lambda batch: model.batch_loss(batch, model.module_))
         mean = trainer.run_epoch(batches, step, lr_scale=lr_scale)
     logger.debug("%s epoch %d loss %.5f", model.name, epoch + 1, mean)
     return mean
+
+
+@contextmanager
+def seeded_epoch(seed: int, epoch: int) -> Iterator[None]:
+    """Torch's CPU random stream seeded from ``(seed, epoch)`` and deterministic kernels (CPU
+    scatter-adds and index_add_ otherwise may reduce in thread order), both restored after."""
+    before = torch.are_deterministic_algorithms_enabled()
+    state = np.random.SeedSequence([seed, epoch, 9]).generate_state(1, dtype=np.uint64)[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before)
 
 
 def train_epochs(

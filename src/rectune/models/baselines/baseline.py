@@ -21,6 +21,7 @@ from rectune.models.base import Recommender
 from rectune.models.baselines._kernels import als_biases, sgd_biases, sgd_biases_finetune
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import Phase
 
 
 class BaselineConfig(ConfigBase):
@@ -72,9 +73,20 @@ class Baseline(Recommender):
             "early_stopping",
             "new_ids=features",
             "new_ids=neighbors",
+            "new_ids=zeros",
+            "learning_rate",
+            "epochs",
         }
     )
     partial_fit_init = "zeros"
+    partial_fit_settings = frozenset({"new_ids=mean", "new_ids=features", "new_ids=neighbors"})
+
+    def honoured_settings(self, phase: Phase) -> frozenset[str]:
+        """ALS steps are closed-form: no step size, schedule or gradient to clip."""
+        out = super().honoured_settings(phase)
+        if phase == "finetune" and self.config.method == "als":
+            out = out - {"learning_rate", "schedule", "clip_norm"}
+        return out
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         self.user_bias_, self.item_bias_ = fit_biases(

@@ -19,10 +19,11 @@ from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
 from rectune.models.base import Recommender
-from rectune.registry.catalog import create_model, model_class
+from rectune.registry.catalog import create_model
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
 from rectune.training.info import fit_info
+from rectune.training.settings import Phase
 
 
 class BlendConfig(ConfigBase):
@@ -57,8 +58,10 @@ class BlendConfig(ConfigBase):
 #: early stopping would restore the weights but not the members).
 _DELEGATED = frozenset(
     {"l2sp", "clip_norm", "replay", "augment=pseudo", "schedule", "new_ids=features",
-     "new_ids=neighbors"}
+     "new_ids=neighbors", "new_ids=zeros", "learning_rate", "epochs"}
 )  # fmt: skip
+#: What a blend passes on to its members' `partial_fit` (the training config only).
+_DELEGATED_UPDATE = frozenset({"learning_rate", "epochs"})
 
 
 class Blend(Recommender):
@@ -134,10 +137,13 @@ class Blend(Recommender):
     @property  # type: ignore[override]
     def supported_strategies(self) -> frozenset[str]:  # type: ignore[override]
         """What every member honours, among the settings a blend can delegate."""
-        out = _DELEGATED
-        for spec in self.config.members:
-            out = out & model_class(spec["model"]).supported_strategies
-        return out
+        return self.honoured_settings("finetune")
+
+    def honoured_settings(self, phase: Phase) -> frozenset[str]:
+        """What every member honours in ``phase``, among the settings a blend passes on."""
+        members = [m.honoured_settings(phase) for m in self._make_members()]
+        passed = {"finetune": _DELEGATED, "partial_fit": _DELEGATED_UPDATE}.get(phase)
+        return frozenset.intersection(*members, *([passed] if passed else []))
 
     def _finetune_begin(self, ctx: FinetuneContext) -> None:
         """Fine-tune every member on the new rows with the run's training config and strategy."""

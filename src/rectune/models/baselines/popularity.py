@@ -43,7 +43,9 @@ class Popularity(Recommender):
 
     item_mean_: np.ndarray
 
-    supported_strategies = frozenset({"replay", "augment=pseudo"})
+    #: Counts absorb new rows; replayed or pseudo-labelled rows are not counted, epochs and
+    #: new-id starts have nothing to act on: fine-tuning honours no setting.
+    supported_strategies = frozenset()
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         self._after_load()

@@ -85,10 +85,15 @@ class ALS(Recommender):
     state_names = ("user_factors", "item_factors")
     param_groups = ("user_factors", "item_factors")
     predicts_ratings = False
+    #: Replayed rows are solved already: they change a row only against an L2-SP pull or a
+    #: frozen side. Sweeps are closed-form: no step size or schedule. Items are solved first,
+    #: so a new item's start (new_ids=text: items only) is always replaced.
     supported_strategies = frozenset(
-        {"l2sp", "freeze", "replay", "new_ids=features", "new_ids=neighbors", "new_ids=text"}
-    )
+        {"l2sp", "freeze", "replay+l2sp", "replay+freeze", "epochs", "new_ids=zeros",
+         "new_ids=neighbors", "new_ids=features"}
+    )  # fmt: skip
     partial_fit_init = "zeros"
+    partial_fit_settings = frozenset({"new_ids=mean", "new_ids=neighbors", "new_ids=features"})
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

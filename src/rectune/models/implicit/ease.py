@@ -94,6 +94,7 @@ class EASE(Recommender):
     state_names = ("item_similarity", "gram")
     param_groups = ("item_similarity",)
     predicts_ratings = False
+    #: One closed-form solve: no epochs, step size or new-id start.
     supported_strategies = frozenset({"l2sp", "freeze", "replay"})
     partial_fit_init = "zeros"
 

@@ -76,6 +76,7 @@ class ContentKNN(Recommender):
     param_groups = ()
     supported_strategies = frozenset({"new_ids=text"})
     partial_fit_init = "zeros"
+    partial_fit_settings = frozenset({"new_ids=text"})
 
     tfidf_indptr_: np.ndarray
     tfidf_indices_: np.ndarray

@@ -101,7 +101,10 @@ class KNNBase(Recommender):
     _by_x: tuple[np.ndarray, np.ndarray]
     """Cache: x-major neighbour lists (pointer, ys), for pruned user-kNN scoring."""
 
-    supported_strategies = frozenset({"l2sp", "freeze", "replay", "new_ids=neighbors"})
+    supported_strategies = frozenset(
+        {"l2sp", "freeze", "replay+l2sp", "epochs", "new_ids=neighbors", "new_ids=zeros"}
+    )
+    partial_fit_settings = frozenset({"new_ids=zeros", "new_ids=neighbors"})
 
     # ------------------------------------------------------------------ training
     def _fit(self, data: Interactions, train: TrainConfig) -> None:

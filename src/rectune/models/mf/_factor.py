@@ -35,6 +35,9 @@ SGD_STRATEGIES = frozenset(
         "new_ids=features",
         "new_ids=neighbors",
         "new_ids=text",
+        "new_ids=zeros",
+        "learning_rate",
+        "epochs",
     }
 )
 
@@ -109,6 +112,8 @@ class FactorModel(Recommender):
     # ------------------------------------------------------------------ fine-tuning, updates
     supported_strategies = SGD_STRATEGIES
     partial_fit_init = "zeros"
+    #: New rows are folded in by closed form (any start is replaced); then SGD passes.
+    partial_fit_settings = frozenset({"learning_rate", "epochs"})
 
     def _rates(self) -> tuple[np.ndarray, np.ndarray]:
         """float64 step sizes and penalties of the parameter groups, in kernel order."""

@@ -69,7 +69,9 @@ class BPMF(Recommender):
     user_samples_: np.ndarray
     item_samples_: np.ndarray
 
-    supported_strategies = frozenset({"early_stopping"})
+    #: Gibbs sweeps (``epochs``) have no step size; samples are not parameter groups.
+    supported_strategies = frozenset({"early_stopping", "epochs", "new_ids=zeros"})
+    partial_fit_settings = frozenset({"new_ids=zeros"})
     partial_fit_init = "mean"
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:

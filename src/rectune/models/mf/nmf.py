@@ -21,6 +21,7 @@ from rectune.models.mf._finetune import nmf_rows, sgd_epoch
 from rectune.models.mf._kernels import nmf_fit
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import Phase
 
 
 class NMFConfig(ConfigBase):
@@ -86,6 +87,14 @@ class NMF(FactorModel):
     supported_strategies = SGD_STRATEGIES - {"clip_norm"}
     #: Multiplicative updates keep zeros at zero: new rows start at the mean of known rows.
     partial_fit_init = "mean"
+    partial_fit_settings = frozenset(
+        {"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"}
+    )
+
+    def honoured_settings(self, phase: Phase) -> frozenset[str]:
+        """Only the biases (``biased``) take SGD steps, so only they have a learning rate."""
+        out = super().honoured_settings(phase)
+        return out if self.config.biased else out - {"learning_rate"}
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         cfg = self.config

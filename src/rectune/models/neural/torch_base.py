@@ -46,6 +46,9 @@ TORCH_STRATEGIES = frozenset(
         "new_ids=features",
         "new_ids=neighbors",
         "new_ids=text",
+        "new_ids=zeros",
+        "learning_rate",
+        "epochs",
     }
 )
 
@@ -57,6 +60,10 @@ class TorchRecommender(Recommender):
     """Base of the torch models; see the module docstring."""
 
     supported_strategies = TORCH_STRATEGIES
+    fit_settings = frozenset({"schedule"})  # epochs and step size are the model config's
+    partial_fit_settings = frozenset(
+        {"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"}
+    )
     state_names: ClassVar[tuple[str, ...]] = ()
     #: Embedding submodules indexed by user ids / item ids (grown for new ids).
     user_tables: ClassVar[tuple[str, ...]] = ("user_factors",)

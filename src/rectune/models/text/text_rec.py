@@ -80,9 +80,12 @@ class TextRecommender(TorchRecommender):
     #: New ids always start from their text / history (``new_ids=text``); features and
     #: neighbour initialisers have no rows to fill, early stopping watches rating error and
     #: pseudo-labels are ratings, so those settings raise.
-    supported_strategies = frozenset({"l2sp", "freeze", "clip_norm", "replay", "schedule"}) | {
-        "new_ids=text"
-    }
+    supported_strategies = frozenset(
+        {"l2sp", "freeze", "clip_norm", "replay", "schedule", "new_ids=text", "learning_rate",
+         "epochs"}
+    )  # fmt: skip
+    fit_settings = frozenset({"learning_rate", "schedule"})
+    partial_fit_settings = frozenset({"epochs"})  # new rows always start from their text
 
     item_text_: np.ndarray
     user_recent_: np.ndarray
