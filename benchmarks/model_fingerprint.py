@@ -118,7 +118,9 @@ def fingerprint(name: str) -> dict[str, Any]:
     model.partial_fit(update, train=cfg)
     out["partial_fit"] = _snapshot(model, train, test)
     tuned = create_model(name, **params).fit(train, train=cfg)
-    tuned.finetune(update, train=TrainConfig(seed=0, epochs=2), strategy=STRATEGY.get(name))
+    # Ask for epochs only where fine-tuning honours them (others refuse the setting).
+    ft = {"epochs": 2} if "epochs" in tuned.honoured_settings("finetune") else {}
+    tuned.finetune(update, train=TrainConfig(seed=0, **ft), strategy=STRATEGY.get(name))
     out["finetune"] = _snapshot(tuned, train, test)
     out["finetune_info_keys"] = sorted(tuned.fit_info_)
     if name == "svd":
