@@ -11,10 +11,13 @@ order). The counter lives in `rt_state` and rolls back with a failed batch.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -87,10 +90,13 @@ class SqlBackend:
         self.conn.execute(self.begin_sql)
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            try:  # a failed COMMIT may leave the transaction open: end it
+                self.conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                log.debug("rollback after a failed transaction also failed", exc_info=True)
             raise
-        self.conn.execute("COMMIT")
 
     @contextmanager
     def locked(self) -> Iterator[State]:
