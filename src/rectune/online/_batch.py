@@ -48,9 +48,14 @@ class EventColumns:
         return len(self.event_ids)
 
 
-def derive_event_id(user: str, item: str, value: float, timestamp: int) -> str:
-    """A content hash of one event, used as its id when the input carries none."""
-    key = f"{user}\x1f{item}\x1f{float(value)!r}\x1f{int(timestamp)}".encode()
+def derive_event_id(user: str, item: str, value: float, timestamp: int | None) -> str:
+    """A content hash of one event as given, used as its id when the input carries none.
+
+    Without a timestamp in the input the hash leaves it out, so re-sending the same rows
+    later (stamped with a later arrival time) is still recognised.
+    """
+    stamp = "" if timestamp is None else str(int(timestamp))
+    key = f"{user}\x1f{item}\x1f{float(value)!r}\x1f{stamp}".encode()
     return "h" + hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
@@ -137,6 +142,7 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
         stamps = stamps.astype("datetime64[s]").astype(np.int64)
     uraw, iraw = frame[names["user_id"]].to_numpy(), frame[names["item_id"]].to_numpy()
     vals, ts = check_events(uraw, iraw, values, stamps, fields=names)
+    stamped = ts is not None
     if ts is None:
         ts = np.full(len(frame), int(time.time()) if now is None else now, dtype=np.int64)
     outside = (ts < TIME_RANGE[0]) | (ts > TIME_RANGE[1])
@@ -152,9 +158,10 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
     if "event_id" in frame.columns:
         event_ids, _ = check_ids(frame["event_id"].to_numpy(), "event_id")
     else:
+        times = ts.tolist() if stamped else [None] * len(users)
         event_ids = [
             derive_event_id(u, i, v, t)
-            for u, i, v, t in zip(users, items, vals.tolist(), ts.tolist(), strict=True)
+            for u, i, v, t in zip(users, items, vals.tolist(), times, strict=True)
         ]
     return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
 

@@ -69,6 +69,14 @@ class EventBatch:
 _FIELDS = ("seq", "event_id", "user_id", "item_id", "value", "timestamp")
 
 
+def check_batch(events: Any, *, now: int | None = None) -> int:
+    """Run `EventStore.append`'s checks without a store; returns the number of events.
+
+    Raises `DataError` with the 0-based position (``row``) and field of the first bad event.
+    """
+    return len(event_columns(events, now=now))
+
+
 def parse_url(url: str) -> tuple[str, str]:
     """``sqlite:///PATH`` -> ("sqlite", PATH); ``postgresql://...`` -> ("postgresql", url).
 
@@ -79,7 +87,7 @@ def parse_url(url: str) -> tuple[str, str]:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql", url
     raise ConfigError(
-        f"store URL {url!r}: expected sqlite:///PATH or postgresql://[user@]host[:port]/db"
+        f"store URL {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
     )
 
 
