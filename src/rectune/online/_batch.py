@@ -117,34 +117,33 @@ def conform_ids(ids: list[str], as_int: bool, store_int: bool, field: str) -> No
 def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
     """Check and convert one batch; raises `DataError` (row, field) for the first bad event."""
     if isinstance(events, Interactions):
-        frame = pd.DataFrame(
-            {
-                "user_id": events.user_ids,
-                "item_id": events.item_ids,
-                "value": events.values,
-                "timestamp": events.timestamps,
-            }
-        )
+        cols: dict[str, Any] = {
+            "user_id": events.user_ids,
+            "item_id": events.item_ids,
+            "value": events.values,
+            "timestamp": events.timestamps,
+        }
+        if events.timestamps is None:
+            del cols["timestamp"]
     else:
-        frame = _frame(events)
-    if len(frame) == 0:
+        cols = _columns(events)
+    n = len(next(iter(cols.values()))) if cols else 0
+    if n == 0:
         empty: list[str] = []
         return EventColumns(empty, [], [], np.empty(0), np.empty(0, np.int64), False, False)
-    columns = list(map(str, frame.columns))
-    frame.columns = columns
-    mapping = resolve_columns(columns)
+    mapping = resolve_columns(list(cols))
     names = {"user_id": mapping["user_id"], "item_id": mapping["item_id"]}
     names["value"] = mapping.get("rating", "value")
     names["timestamp"] = mapping.get("timestamp", "timestamp")
-    values = frame[mapping["rating"]].to_numpy() if "rating" in mapping else None
-    stamps = frame[mapping["timestamp"]].to_numpy() if "timestamp" in mapping else None
+    values = _array(cols[mapping["rating"]]) if "rating" in mapping else None
+    stamps = _array(cols[mapping["timestamp"]]) if "timestamp" in mapping else None
     if stamps is not None and stamps.dtype.kind == "M":
         stamps = stamps.astype("datetime64[s]").astype(np.int64)
-    uraw, iraw = frame[names["user_id"]].to_numpy(), frame[names["item_id"]].to_numpy()
+    uraw, iraw = _array(cols[names["user_id"]]), _array(cols[names["item_id"]])
     vals, ts = check_events(uraw, iraw, values, stamps, fields=names)
     stamped = ts is not None
     if ts is None:
-        ts = np.full(len(frame), int(time.time()) if now is None else now, dtype=np.int64)
+        ts = np.full(n, int(time.time()) if now is None else now, dtype=np.int64)
     outside = (ts < TIME_RANGE[0]) | (ts > TIME_RANGE[1])
     if outside.any():
         pos = int(np.argmax(outside))
@@ -155,8 +154,8 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
         )
     users, user_int = check_ids(uraw, names["user_id"])
     items, item_int = check_ids(iraw, names["item_id"])
-    if "event_id" in frame.columns:
-        event_ids, _ = check_ids(frame["event_id"].to_numpy(), "event_id")
+    if "event_id" in cols:
+        event_ids, _ = check_ids(_array(cols["event_id"]), "event_id")
     else:
         times = ts.tolist() if stamped else [None] * len(users)
         event_ids = [
@@ -166,22 +165,52 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
     return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
 
 
+def _array(col: Any) -> np.ndarray:
+    if isinstance(col, np.ndarray):
+        return col
+    if isinstance(col, pd.Series):
+        return col.to_numpy()
+    arr = np.asarray(col)
+    if arr.dtype.kind in "USO" or arr.ndim != 1:  # keep None / mixed ids as Python objects
+        out = np.empty(len(col), dtype=object)
+        out[:] = list(col)
+        return out
+    return arr
+
+
+def _columns(events: Any) -> dict[str, Any]:
+    """Columns by name from a DataFrame, a dict of columns, a list of dicts or an Arrow table."""
+    if isinstance(events, pd.DataFrame):
+        return {str(c): events[c].to_numpy() for c in events.columns}
+    if isinstance(events, Mapping):
+        cols = {str(k): _column(v) for k, v in events.items()}
+        if len({len(v) for v in cols.values()}) > 1:
+            raise DataError("the columns of a batch must have the same length")
+        return cols
+    if isinstance(events, Sequence) and not isinstance(events, str | bytes):
+        if not all(isinstance(e, Mapping) for e in events):
+            raise DataError("events must be a DataFrame, a dict of columns or a list of dicts")
+        keys: dict[str, None] = {}
+        for e in events:
+            keys.update(dict.fromkeys(e))
+        return {str(k): [e.get(k) for e in events] for k in keys}
+    return {str(c): v.to_numpy() for c, v in _frame(events).items()}
+
+
 def _frame(events: Any) -> pd.DataFrame:
+    """Records as a DataFrame (item and user records; anything `_columns` does not read)."""
     if isinstance(events, pd.DataFrame):
         return events.reset_index(drop=True)
     if isinstance(events, Mapping):
         return pd.DataFrame({k: _column(v) for k, v in events.items()})
     if isinstance(events, Sequence) and not isinstance(events, str | bytes):
         if events and not all(isinstance(e, Mapping) for e in events):
-            raise DataError("events must be a DataFrame, a dict of columns or a list of dicts")
+            raise DataError("records must be a DataFrame, a dict of columns or a list of dicts")
         return pd.DataFrame.from_records(list(events))
-    try:
-        import pyarrow as pa
+    import pyarrow as pa
 
-        if isinstance(events, pa.Table):
-            return events.to_pandas()
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        pass
+    if isinstance(events, pa.Table):
+        return events.to_pandas()
     raise DataError(f"cannot read events from a {type(events).__name__}")
 
 
