@@ -25,8 +25,13 @@ def rows_per_second(url: str, batch: int, seconds: float) -> tuple[float, int]:
         n, k, start = 0, 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             rows = [
-                {"event_id": f"b{batch}-{k}-{j}", "user_id": f"u{(k + j) % 943}",
-                 "item_id": (k * 31 + j) % 1682, "value": 4.0, "timestamp": 1_700_000_000 + k}
+                {
+                    "event_id": f"b{batch}-{k}-{j}",
+                    "user_id": f"u{(k + j) % 943}",
+                    "item_id": (k * 31 + j) % 1682,
+                    "value": 4.0,
+                    "timestamp": 1_700_000_000 + k,
+                }
                 for j in range(batch)
             ]
             n += store.append(rows)["accepted"]

@@ -37,8 +37,10 @@ def main() -> None:
         for name, url in urls.items():
             report = audit(url, crash_loop(url, args.kills, seed=args.seed))
             ok = (
-                report["missing_acked"] == 0 and report["stored_twice"] == 0
-                and report["partial_batches"] == 0 and report["seq_increasing"]
+                report["missing_acked"] == 0
+                and report["stored_twice"] == 0
+                and report["partial_batches"] == 0
+                and report["seq_increasing"]
                 and report["count_matches"]
             )
             failed |= not ok

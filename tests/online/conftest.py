@@ -28,6 +28,8 @@ def pg_base_url() -> Iterator[str]:
         return
     bindir = find_binaries()
     if bindir is None:
+        if os.environ.get("CI") == "true":  # CI must run the PostgreSQL cases, never skip them
+            pytest.fail("CI=true but no PostgreSQL binaries: .ci/run installs postgresql")
         pytest.skip(
             "no PostgreSQL binaries (initdb/pg_ctl) on PATH or in /usr/lib/postgresql/*/bin and "
             "RECTUNE_PG_URL not set; .ci/run installs Debian's postgresql package"
@@ -45,9 +47,7 @@ def _with_schema(base: str, schema: str) -> str:
 
 
 @pytest.fixture
-def new_store_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[], str]]:
+def new_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
     """A factory of fresh, empty store URLs on the backend in ``request.param``."""
     backend = request.param
     made: list[str] = []

@@ -13,8 +13,13 @@ from rectune.errors import ConfigError, DataError
 from rectune.online import EventStore, parse_url
 
 
-def ev(eid: str | None, user: object = "u1", item: object = "a", value: float = 4.0,
-       ts: int = 1_700_000_000) -> dict:
+def ev(
+    eid: str | None,
+    user: object = "u1",
+    item: object = "a",
+    value: float = 4.0,
+    ts: int = 1_700_000_000,
+) -> dict:
     row = {"user_id": user, "item_id": item, "value": value, "timestamp": ts}
     if eid is not None:
         row["event_id"] = eid
@@ -75,8 +80,12 @@ def test_rating_column_name_is_reported(store_url: str) -> None:
 
 def test_ids_without_event_id_are_content_hashes(store_url: str) -> None:
     frame = pd.DataFrame(
-        {"user_id": [1, 2, 1], "item_id": [10, 10, 11], "rating": [5, 3, 4],
-         "timestamp": [100, 200, 300]}
+        {
+            "user_id": [1, 2, 1],
+            "item_id": [10, 10, 11],
+            "rating": [5, 3, 4],
+            "timestamp": [100, 200, 300],
+        }
     )
     with EventStore(store_url) as store:
         assert store.append(frame)["accepted"] == 3
@@ -129,14 +138,21 @@ def test_item_and_user_records(store_url: str) -> None:
     with EventStore(store_url) as store:
         store.append([ev("e1", item="a")])
         r = store.append_items(
-            [{"item_id": "new", "text": "a film about rain", "features": {"genre": "drama"}},
-             {"item_id": "a", "text": "old item"}]
+            [
+                {"item_id": "new", "text": "a film about rain", "features": {"genre": "drama"}},
+                {"item_id": "a", "text": "old item"},
+            ]
         )
         assert r == {"accepted": 2, "duplicates": 0, "last_seq": 3}
-        assert store.append_items([{"item_id": "new", "text": "a film about rain",
-                                    "features": {"genre": "drama"}}])["duplicates"] == 1
-        assert store.append_items([{"item_id": "new", "text": "a film about snow"}])[
-            "last_seq"] == 4
+        assert (
+            store.append_items(
+                [{"item_id": "new", "text": "a film about rain", "features": {"genre": "drama"}}]
+            )["duplicates"]
+            == 1
+        )
+        assert (
+            store.append_items([{"item_id": "new", "text": "a film about snow"}])["last_seq"] == 4
+        )
         items = store.items()
         assert items["item_id"].tolist() == ["a", "new"]
         assert items.set_index("item_id").loc["new", "text"] == "a film about snow"

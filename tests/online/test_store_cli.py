@@ -37,14 +37,17 @@ def test_ingest_is_idempotent_count_and_export(store_url: str, tmp_path: Path) -
 
 
 def test_ingest_with_event_ids_jsonl_and_parquet(store_url: str, tmp_path: Path) -> None:
-    rows = [{"event_id": "a", "user_id": "u1", "item_id": "x", "value": 1.0, "timestamp": 5},
-            {"event_id": "b", "user_id": "u2", "item_id": "x", "value": 2.0, "timestamp": 6}]
+    rows = [
+        {"event_id": "a", "user_id": "u1", "item_id": "x", "value": 1.0, "timestamp": 5},
+        {"event_id": "b", "user_id": "u2", "item_id": "x", "value": 2.0, "timestamp": 6},
+    ]
     j = tmp_path / "ev.jsonl"
     j.write_text("".join(json.dumps(r) + "\n" for r in rows))
     p = tmp_path / "ev.parquet"
-    pd.DataFrame(rows + [{**rows[0], "event_id": "c"}]).to_parquet(p)
-    assert json.loads(_run("ingest", "--store", store_url, "--file", str(j)).output)[
-        "accepted"] == 2
+    pd.DataFrame([*rows, {**rows[0], "event_id": "c"}]).to_parquet(p)
+    assert (
+        json.loads(_run("ingest", "--store", store_url, "--file", str(j)).output)["accepted"] == 2
+    )
     res = _run("ingest", "--store", store_url, "--file", str(p))
     assert json.loads(res.output) == {"accepted": 1, "duplicates": 2, "last_seq": 3}
 

@@ -22,5 +22,9 @@ def test_kill_9_while_ingesting_loses_no_acknowledged_batch(store_url: str) -> N
     assert report["acked_events"] <= report["stored_events"]
     assert report["stored_events"] <= report["acked_events"] + 5 * 20
     with EventStore(store_url) as store:  # reopens and keeps appending
-        assert store.append([{"event_id": "after", "user_id": "u", "item_id": "i",
-                              "timestamp": 1}])["accepted"] == 1
+        assert (
+            store.append([{"event_id": "after", "user_id": "u", "item_id": "i", "timestamp": 1}])[
+                "accepted"
+            ]
+            == 1
+        )

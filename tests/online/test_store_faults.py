@@ -18,8 +18,13 @@ NOW = 1_700_000_000
 def _fill(store: EventStore, n: int, *, start_ts: int = NOW - 10 * DAY) -> None:
     store.append(
         [
-            {"event_id": f"e{k}", "user_id": f"u{k % 7}", "item_id": k % 11, "value": k % 5,
-             "timestamp": start_ts + k * DAY // 4}
+            {
+                "event_id": f"e{k}",
+                "user_id": f"u{k % 7}",
+                "item_id": k % 11,
+                "value": k % 5,
+                "timestamp": start_ts + k * DAY // 4,
+            }
             for k in range(n)
         ]
     )
@@ -40,8 +45,9 @@ def test_compaction_keeps_every_event_readable(store_url: str, tmp_path: Path) -
         assert store.count() == count
         assert store.read(20, limit=8).seq.tolist() == list(range(21, 29))
         # a retried compacted event is still a duplicate; new events continue the sequence
-        again = store.append([{"event_id": "e3", "user_id": "u3", "item_id": 3, "value": 3,
-                               "timestamp": NOW}])
+        again = store.append(
+            [{"event_id": "e3", "user_id": "u3", "item_id": 3, "value": 3, "timestamp": NOW}]
+        )
         assert again == {"accepted": 0, "duplicates": 1, "last_seq": 40}
         assert [s["last_seq"] for s in store.snapshots()] == [25, 32]
         assert store.compact(keep_last=100, snapshot_dir=tmp_path / "snap")["compacted"] == 0
@@ -60,8 +66,9 @@ class Boom(OSError):
 @pytest.mark.parametrize("where", ["insert", "commit"])
 def test_io_error_mid_batch_writes_nothing(store_url: str, where: str) -> None:
     """A failure after half the batch went in (or at COMMIT) leaves none of it visible."""
-    rows = [{"event_id": f"x{k}", "user_id": "u", "item_id": k, "timestamp": NOW}
-            for k in range(200)]
+    rows = [
+        {"event_id": f"x{k}", "user_id": "u", "item_id": k, "timestamp": NOW} for k in range(200)
+    ]
     with EventStore(store_url) as store:
         store.append(rows[:5])
         db = store._db
@@ -103,9 +110,18 @@ def test_concurrent_writers_never_let_a_tailing_reader_skip(store_url: str) -> N
         try:
             with EventStore(store_url) as store:
                 for b in range(batches):
-                    store.append([{"event_id": f"w{w}-{b}-{j}", "user_id": f"u{w}",
-                                   "item_id": j, "timestamp": NOW} for j in range(size)])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+                    store.append(
+                        [
+                            {
+                                "event_id": f"w{w}-{b}-{j}",
+                                "user_id": f"u{w}",
+                                "item_id": j,
+                                "timestamp": NOW,
+                            }
+                            for j in range(size)
+                        ]
+                    )
+        except BaseException as exc:
             errors.append(exc)
 
     seen: list[str] = []
@@ -136,7 +152,8 @@ def test_concurrent_writers_never_let_a_tailing_reader_skip(store_url: str) -> N
     done.set()
     reader.join()
     assert not errors
-    expected = {f"w{w}-{b}-{j}" for w in range(writers) for b in range(batches)
-                for j in range(size)}
+    expected = {
+        f"w{w}-{b}-{j}" for w in range(writers) for b in range(batches) for j in range(size)
+    }
     assert len(seen) == len(expected) and set(seen) == expected
     assert np.all(np.diff(seqs) > 0)

@@ -38,8 +38,13 @@ def test_store_equals_first_seen_model(new_store_url: Callable[[], str], batches
     model: dict[str, tuple] = {}
     with EventStore(new_store_url()) as store:
         for batch in batches:
-            bad = any(e["value"] != e["value"] or e["user_id"] == "" or "\x00" in e["item_id"]
-                      or e["timestamp"] < 0 for e in batch)
+            bad = any(
+                e["value"] != e["value"]
+                or e["user_id"] == ""
+                or "\x00" in e["item_id"]
+                or e["timestamp"] < 0
+                for e in batch
+            )
             before = dict(model)
             try:
                 res = store.append(batch)
@@ -51,14 +56,14 @@ def test_store_equals_first_seen_model(new_store_url: Callable[[], str], batches
             new = 0
             for e in batch:
                 if e["event_id"] not in model:
-                    model[e["event_id"]] = (e["user_id"], e["item_id"], e["value"],
-                                            e["timestamp"])
+                    model[e["event_id"]] = (e["user_id"], e["item_id"], e["value"], e["timestamp"])
                     new += 1
             assert res["accepted"] == new and res["duplicates"] == len(batch) - new
         got = store.read(0)
         assert list(got.event_id) == list(model)
-        rows = list(zip(got.user_id, got.item_id, got.value.tolist(), got.timestamp.tolist(),
-                        strict=True))
+        rows = list(
+            zip(got.user_id, got.item_id, got.value.tolist(), got.timestamp.tolist(), strict=True)
+        )
         assert rows == list(model.values())
         assert got.seq.tolist() == list(range(1, len(model) + 1))
         assert store.count()["events"] == len(model)

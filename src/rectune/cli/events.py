@@ -61,8 +61,9 @@ def _read(path: Path, fmt: str) -> tuple[Any, int]:
         if fmt == "jsonl":
             return pd.read_json(path, lines=True, dtype=False), 1
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pd.read_csv(path, sep=sep, dtype={"event_id": str}, keep_default_na=False,
-                           na_values=[""]), 2
+        return pd.read_csv(
+            path, sep=sep, dtype={"event_id": str}, keep_default_na=False, na_values=[""]
+        ), 2
     except (ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read as {fmt}: {first}", file=str(path)) from None

@@ -58,7 +58,9 @@ class PostgresBackend(SqlBackend):
             super().insert_events(rows)
             return
         cur = self.conn.cursor()
-        with cur.copy("COPY rt_events (seq, event_id, user_id, item_id, value, ts) FROM STDIN") as cp:
+        with cur.copy(
+            "COPY rt_events (seq, event_id, user_id, item_id, value, ts) FROM STDIN"
+        ) as cp:
             for row in rows:
                 cp.write_row(row)
 

@@ -94,7 +94,7 @@ class SqlBackend:
         except BaseException:
             try:  # a failed COMMIT may leave the transaction open: end it
                 self.conn.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - the original error is the one to report
+            except Exception:
                 log.debug("rollback after a failed transaction also failed", exc_info=True)
             raise
 

@@ -62,7 +62,11 @@ class EventBatch:
     def to_interactions(self, *, kind: str = "rating") -> Interactions:
         """The events as `Interactions` (ids raw, in sequence order)."""
         return Interactions.from_raw(
-            self.user_id, self.item_id, self.value, self.timestamp, kind=kind  # type: ignore[arg-type]
+            self.user_id,
+            self.item_id,
+            self.value,
+            self.timestamp,
+            kind=kind,  # type: ignore[arg-type]
         )
 
 

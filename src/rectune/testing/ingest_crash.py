@@ -22,6 +22,7 @@ import numpy as np
 
 BATCH = 20
 RETRIED = 3
+STUCK = 90.0  # seconds without an ack after which a child dumps its stack and exits
 
 
 def batch(tag: str, k: int) -> list[dict[str, Any]]:
@@ -43,14 +44,19 @@ def batch(tag: str, k: int) -> list[dict[str, Any]]:
 
 def child(url: str, tag: str) -> None:
     """Append batches forever, acknowledging each after its commit."""
+    import faulthandler
+
     from rectune.online.store import EventStore
 
+    faulthandler.dump_traceback_later(STUCK, exit=True)  # a hung child says where it hangs
     store = EventStore(url)
     k = 0
     while True:
         store.append(batch(tag, k))
         sys.stdout.write(f"ACK {k}\n")
         sys.stdout.flush()
+        faulthandler.cancel_dump_traceback_later()
+        faulthandler.dump_traceback_later(STUCK, exit=True)
         k += 1
 
 
@@ -74,17 +80,21 @@ def crash_loop(
         lines: list[str] = []
         first = threading.Event()
 
-        def pump(p: subprocess.Popen[str] = proc, out: list[str] = lines) -> None:
+        def pump(
+            p: subprocess.Popen[str] = proc, out: list[str] = lines, up: threading.Event = first
+        ) -> None:
             assert p.stdout is not None
             for line in p.stdout:
                 out.append(line)
-                first.set()
+                up.set()
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
-        if not first.wait(60):
+        if not first.wait(STUCK + 30):
             proc.kill()
-            raise RuntimeError(f"child {tag} never acknowledged: {proc.stderr.read()[-500:]}")
+            proc.wait()
+            assert proc.stderr is not None
+            raise RuntimeError(f"child {tag} on {url} never acknowledged: {proc.stderr.read()}")
         time.sleep(float(rng.uniform(min_run, max_run)))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -105,7 +115,10 @@ def audit(url: str, acked: dict[str, int]) -> dict[str, Any]:
     seen = Counter(ids)
     per_batch = Counter(eid.rsplit("-", 1)[0] for eid in seen)
     missing = sum(
-        1 for tag, n in acked.items() for k in range(n) for j in range(BATCH)
+        1
+        for tag, n in acked.items()
+        for k in range(n)
+        for j in range(BATCH)
         if f"{tag}-{k}-{j}" not in seen
     )
     return {

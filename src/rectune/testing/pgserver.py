@@ -74,8 +74,15 @@ class PgServer:
             "-c max_connections=50"
         )
         self._run(
-            str(b / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"),
-            "-w", "start",
+            str(b / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
         )
         return self
 
