@@ -136,11 +136,12 @@ class SqlBackend:
         found: set[str] = set()
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for table in ("rt_events", "rt_archived"):
-                rows = self.execute(
-                    f"SELECT event_id FROM {table} WHERE event_id IN ({marks})", chunk
-                ).fetchall()
-                found.update(r[0] for r in rows)
+            rows = self.execute(
+                f"SELECT event_id FROM rt_events WHERE event_id IN ({marks}) UNION ALL "
+                f"SELECT event_id FROM rt_archived WHERE event_id IN ({marks})",
+                chunk + chunk,
+            ).fetchall()
+            found.update(r[0] for r in rows)
         return found
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
