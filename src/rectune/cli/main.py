@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from rectune.cli import compare, data, demo, evaluate, recommend, train
+from rectune.cli import compare, data, demo, evaluate, events, recommend, train
 from rectune.cli import finetune as finetune_cmd
 from rectune.cli import replay as replay_cmd
 from rectune.cli import update as update_cmd
@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(events.app, name="events")
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("recommend")(recommend.recommend)

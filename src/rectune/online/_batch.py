@@ -1,0 +1,261 @@
+"""Events at the store's boundary: any accepted input as checked text-id columns.
+
+`event_columns` turns a DataFrame, a dict of arrays, a list of dicts or an `Interactions` into
+one `EventColumns`: ids as strings (non-empty, no control characters, at most `MAX_ID_LENGTH`
+characters), finite float values and integer timestamps in seconds within `TIME_RANGE`. A bad
+event raises `DataError` naming its 0-based position (``row``) and field before anything is
+written. Events without an ``event_id`` get one derived from their content, so re-sending the
+same rows adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rectune.data import Interactions, check_events
+from rectune.data.interactions import resolve_columns
+from rectune.errors import DataError
+
+MAX_ID_LENGTH = 256
+#: Accepted timestamps: Unix seconds from 1970 to the end of year 9999 (milliseconds, about
+#: 1.7e12 today, fall outside and are refused instead of being read as the year 55,000).
+TIME_RANGE = (0, 253_402_300_799)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+
+
+@dataclass
+class EventColumns:
+    """A checked batch: text ids, float values, int timestamps, and whether ids were ints."""
+
+    event_ids: list[str]
+    users: list[str]
+    items: list[str]
+    values: np.ndarray
+    timestamps: np.ndarray
+    user_int: bool
+    item_int: bool
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+def derive_event_id(user: str, item: str, value: float, timestamp: int | None) -> str:
+    """A content hash of one event as given, used as its id when the input carries none.
+
+    Without a timestamp in the input the hash leaves it out, so re-sending the same rows
+    later (stamped with a later arrival time) is still recognised.
+    """
+    stamp = "" if timestamp is None else str(int(timestamp))
+    key = f"{user}\x1f{item}\x1f{float(value)!r}\x1f{stamp}".encode()
+    return "h" + hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], bool]:
+    """Ids as strings, and True if all were integers; refuses empty, control chars, too long."""
+    arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
+    if arr.dtype.kind in "iu":
+        return [str(x) for x in arr.tolist()], True
+    if arr.dtype.kind in "fcbmM":
+        bad = 0 if len(arr) else None
+        if arr.dtype.kind == "f" and len(arr):  # integral floats (a column with no NaN left)
+            whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**53)
+            if whole.all():
+                return [str(int(x)) for x in arr.tolist()], True
+            bad = int(np.argmin(whole))
+        if bad is not None:
+            raise DataError(f"not an id: {arr[bad]!r}", row=bad + row_offset, field=field)
+        return [], True
+    out: list[str] = []
+    all_int = True
+    for pos, x in enumerate(arr.tolist()):
+        if isinstance(x, bool) or not isinstance(x, str | int):
+            if isinstance(x, float) and x.is_integer():
+                x = int(x)
+            else:
+                kind = type(x).__name__
+                raise DataError(f"not an id ({kind}): {x!r}", row=pos + row_offset, field=field)
+        if isinstance(x, int):
+            out.append(str(x))
+            continue
+        all_int = False
+        problem = _id_problem(x)
+        if problem:
+            raise DataError(problem, row=pos + row_offset, field=field)
+        out.append(x)
+    return out, all_int and bool(out)
+
+
+def _id_problem(x: str) -> str | None:
+    if not x:
+        return "empty id"
+    if len(x) > MAX_ID_LENGTH:
+        return f"id longer than {MAX_ID_LENGTH} characters ({len(x)})"
+    if _CONTROL.search(x):
+        return f"control character in id: {x[:40]!r}"
+    return None
+
+
+def conform_ids(ids: list[str], as_int: bool, store_int: bool, field: str) -> None:
+    """Refuse non-integer ids in a store whose ids of this kind are integers."""
+    if store_int and not as_int:
+        for pos, x in enumerate(ids):
+            if not _CANONICAL_INT.fullmatch(x):
+                raise DataError(
+                    f"the store holds integer {field}s; got {x!r}", row=pos, field=field
+                )
+
+
+def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
+    """Check and convert one batch; raises `DataError` (row, field) for the first bad event."""
+    if isinstance(events, Interactions):
+        cols: dict[str, Any] = {
+            "user_id": events.user_ids,
+            "item_id": events.item_ids,
+            "value": events.values,
+            "timestamp": events.timestamps,
+        }
+        if events.timestamps is None:
+            del cols["timestamp"]
+    else:
+        cols = _columns(events)
+    n = len(next(iter(cols.values()))) if cols else 0
+    if n == 0:
+        empty: list[str] = []
+        return EventColumns(empty, [], [], np.empty(0), np.empty(0, np.int64), False, False)
+    mapping = resolve_columns(list(cols))
+    names = {"user_id": mapping["user_id"], "item_id": mapping["item_id"]}
+    names["value"] = mapping.get("rating", "value")
+    names["timestamp"] = mapping.get("timestamp", "timestamp")
+    values = _array(cols[mapping["rating"]]) if "rating" in mapping else None
+    stamps = _array(cols[mapping["timestamp"]]) if "timestamp" in mapping else None
+    if stamps is not None and stamps.dtype.kind == "M":
+        stamps = stamps.astype("datetime64[s]").astype(np.int64)
+    uraw, iraw = _array(cols[names["user_id"]]), _array(cols[names["item_id"]])
+    vals, ts = check_events(uraw, iraw, values, stamps, fields=names)
+    stamped = ts is not None
+    if ts is None:
+        ts = np.full(n, int(time.time()) if now is None else now, dtype=np.int64)
+    outside = (ts < TIME_RANGE[0]) | (ts > TIME_RANGE[1])
+    if outside.any():
+        pos = int(np.argmax(outside))
+        raise DataError(
+            f"timestamp {int(ts[pos])} outside {TIME_RANGE} (Unix seconds expected)",
+            row=pos,
+            field=names["timestamp"],
+        )
+    users, user_int = check_ids(uraw, names["user_id"])
+    items, item_int = check_ids(iraw, names["item_id"])
+    if "event_id" in cols:
+        event_ids, _ = check_ids(_array(cols["event_id"]), "event_id")
+    else:
+        times = ts.tolist() if stamped else [None] * len(users)
+        event_ids = [
+            derive_event_id(u, i, v, t)
+            for u, i, v, t in zip(users, items, vals.tolist(), times, strict=True)
+        ]
+    return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
+
+
+def _array(col: Any) -> np.ndarray:
+    if isinstance(col, np.ndarray):
+        return col
+    if isinstance(col, pd.Series):
+        return col.to_numpy()
+    arr = np.asarray(col)
+    if arr.dtype.kind in "USO" or arr.ndim != 1:  # keep None / mixed ids as Python objects
+        out = np.empty(len(col), dtype=object)
+        out[:] = list(col)
+        return out
+    return arr
+
+
+def _columns(events: Any) -> dict[str, Any]:
+    """Columns by name from a DataFrame, a dict of columns, a list of dicts or an Arrow table."""
+    if isinstance(events, pd.DataFrame):
+        return {str(c): events[c].to_numpy() for c in events.columns}
+    if isinstance(events, Mapping):
+        cols = {str(k): _column(v) for k, v in events.items()}
+        if len({len(v) for v in cols.values()}) > 1:
+            raise DataError("the columns of a batch must have the same length")
+        return cols
+    if isinstance(events, Sequence) and not isinstance(events, str | bytes):
+        if not all(isinstance(e, Mapping) for e in events):
+            raise DataError("events must be a DataFrame, a dict of columns or a list of dicts")
+        keys: dict[str, None] = {}
+        for e in events:
+            keys.update(dict.fromkeys(e))
+        return {str(k): [e.get(k) for e in events] for k in keys}
+    return {str(c): v.to_numpy() for c, v in _frame(events).items()}
+
+
+def _frame(events: Any) -> pd.DataFrame:
+    """Records as a DataFrame (item and user records; anything `_columns` does not read)."""
+    if isinstance(events, pd.DataFrame):
+        return events.reset_index(drop=True)
+    if isinstance(events, Mapping):
+        return pd.DataFrame({k: _column(v) for k, v in events.items()})
+    if isinstance(events, Sequence) and not isinstance(events, str | bytes):
+        if events and not all(isinstance(e, Mapping) for e in events):
+            raise DataError("records must be a DataFrame, a dict of columns or a list of dicts")
+        return pd.DataFrame.from_records(list(events))
+    import pyarrow as pa
+
+    if isinstance(events, pa.Table):
+        return events.to_pandas()
+    raise DataError(f"cannot read events from a {type(events).__name__}")
+
+
+def _column(v: Any) -> Any:
+    return v if isinstance(v, np.ndarray | pd.Series | list) else list(np.atleast_1d(v))
+
+
+@dataclass
+class RecordColumns:
+    """Item or user records: ids, optional text, features as canonical JSON."""
+
+    ids: list[str]
+    texts: list[str | None]
+    features: list[str | None]
+    as_int: bool
+
+
+def record_columns(records: Any, id_field: str, *, with_text: bool) -> RecordColumns:
+    """Check item records (``item_id``, ``text``, ``features``) or user records."""
+    import json
+    import math
+
+    frame = _frame(records)
+    if len(frame) == 0:
+        return RecordColumns([], [], [], False)
+    if id_field not in frame.columns:
+        raise DataError(f"no {id_field} column; columns are {list(frame.columns)}", field=id_field)
+    ids, as_int = check_ids(frame[id_field].to_numpy(), id_field)
+    texts: list[str | None] = [None] * len(ids)
+    if with_text and "text" in frame.columns:
+        for pos, t in enumerate(frame["text"].tolist()):
+            if t is None or (isinstance(t, float) and math.isnan(t)):
+                continue
+            if not isinstance(t, str):
+                raise DataError(f"text must be a string, got {t!r}", row=pos, field="text")
+            texts[pos] = t
+    feats: list[str | None] = [None] * len(ids)
+    if "features" in frame.columns:
+        for pos, f in enumerate(frame["features"].tolist()):
+            if f is None or (isinstance(f, float) and math.isnan(f)):
+                continue
+            if not isinstance(f, Mapping):
+                raise DataError(f"features must be a mapping, got {f!r}", row=pos, field="features")
+            try:
+                feats[pos] = json.dumps(dict(f), sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"features not JSON: {exc}", row=pos, field="features") from None
+    return RecordColumns(ids, texts, feats, as_int)
