@@ -1,15 +1,23 @@
-"""Streams of events: chunked and per-event replay, and micro-batch artifact updates."""
+"""Streams of events: chunked and per-event replay, micro-batch artifact updates, and the model
+registry with guarded promotion."""
 
 from __future__ import annotations
 
+from rectune.online.guard import GuardCheck, GuardRule, Promotion, parse_guard
+from rectune.online.registry import Registry
 from rectune.online.stream import ChunkResult, ReplayResult, prequential_models, replay
 from rectune.online.updater import MicroBatchUpdater, UpdateResult, update_artifact
 
 __all__ = [
     "ChunkResult",
+    "GuardCheck",
+    "GuardRule",
     "MicroBatchUpdater",
+    "Promotion",
+    "Registry",
     "ReplayResult",
     "UpdateResult",
+    "parse_guard",
     "prequential_models",
     "replay",
     "update_artifact",
