@@ -8,6 +8,7 @@ import typer
 
 from rectune.cli import compare, data, demo, evaluate, recommend, train
 from rectune.cli import finetune as finetune_cmd
+from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
 from rectune.cli import update as update_cmd
 from rectune.version import __version__
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(registry_cmd.app, name="registry")
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("recommend")(recommend.recommend)
