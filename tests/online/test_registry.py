@@ -231,7 +231,7 @@ def test_corrupt_state_is_a_one_line_error(reg, damage) -> None:
         path.write_text("{nope")
     else:
         path.write_text(path.read_text().replace('"champion": 1', '"champion": 7'))
-    with pytest.raises(RegistryError, match="state.json") as info:
+    with pytest.raises(RegistryError, match=r"state\.json") as info:
         Registry(reg.root)
     assert "\n" not in str(info.value)
 
@@ -258,5 +258,6 @@ def test_version_directories_hold_the_artifact(reg, arts) -> None:
     pred = reg.load().predict(arts["test"].user_ids[:5], arts["test"].item_ids[:5])
     from rectune.registry import load_model
 
-    assert np.allclose(pred, load_model(arts["good"]).predict(arts["test"].user_ids[:5],
-                                                              arts["test"].item_ids[:5]))
+    assert np.allclose(
+        pred, load_model(arts["good"]).predict(arts["test"].user_ids[:5], arts["test"].item_ids[:5])
+    )

@@ -53,7 +53,9 @@ class RegistryMachine(RuleBasedStateMachine):
         return sorted(self.kind)
 
     # ------------------------------------------------------------------ rules
-    @rule(kind=st.sampled_from(["good", "poor"]), pick=st.integers(0, 50), with_parent=st.booleans())
+    @rule(
+        kind=st.sampled_from(["good", "poor"]), pick=st.integers(0, 50), with_parent=st.booleans()
+    )
     def add(self, kind: str, pick: int, with_parent: bool) -> None:
         live = self._live()
         parent = live[pick % len(live)] if with_parent else None
@@ -61,14 +63,21 @@ class RegistryMachine(RuleBasedStateMachine):
         assert n == max([*self.kind, *self.deleted]) + 1
         self.kind[n], self.parent[n] = kind, parent
 
-    @rule(pick=st.integers(0, 50), alias=st.sampled_from(["champion", "challenger"]),
-          guarded=st.booleans())  # fmt: skip
+    @rule(
+        pick=st.integers(0, 50),
+        alias=st.sampled_from(["champion", "challenger"]),
+        guarded=st.booleans(),
+    )
     def promote(self, pick: int, alias: str, guarded: bool) -> None:
         live = self._live()
         v = live[pick % len(live)]
         cur = self.aliases.get(alias)
-        res = self.reg.promote(v, alias=alias, guard=GUARD if guarded else None,
-                               data=self.arts["test"] if guarded else None)  # fmt: skip
+        res = self.reg.promote(
+            v,
+            alias=alias,
+            guard=GUARD if guarded else None,
+            data=self.arts["test"] if guarded else None,
+        )
         worse = cur is not None and self.kind[v] == "poor" and self.kind[cur] == "good"
         expect = v not in self.corrupt and not (guarded and cur != v and worse)
         assert res.accepted == expect, res.reason

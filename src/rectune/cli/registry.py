@@ -132,8 +132,9 @@ def rollback(
 @app.command("gc")
 def gc(
     reg: str = typer.Argument(..., help="Registry directory."),
-    keep: int = typer.Option(10, "--keep", help="Newest versions to keep (aliased and "
-                             "rollback targets are always kept)."),  # fmt: skip
+    keep: int = typer.Option(
+        10, "--keep", help="Newest versions to keep (aliased and rollback targets are always kept)."
+    ),
 ) -> None:
     """Delete old versions that no alias points at or may roll back to."""
     with user_errors():

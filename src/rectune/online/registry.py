@@ -67,8 +67,9 @@ def events_range(
     if first_seq is None or last_seq is None:
         raise ConfigError("give both first_seq and last_seq of the consumed events, or neither")
     if not 0 <= first_seq <= last_seq:
-        raise ConfigError(f"consumed events: need 0 <= first_seq <= last_seq, got {first_seq}"
-                          f"..{last_seq}")  # fmt: skip
+        raise ConfigError(
+            f"consumed events: need 0 <= first_seq <= last_seq, got {first_seq}..{last_seq}"
+        )
     span = last_seq - first_seq + 1
     count = span if count is None else count
     if not 1 <= count <= span:
@@ -95,8 +96,13 @@ class Registry:
         _check_alias(alias)
         verify_artifact(artifact)
         record = Promotion("promote", alias, None, 1, reason="init").record()
-        files = _io("init", root, lambda: RegistryFiles.create(
-            root, artifact, metrics=metrics, alias=alias, record=record))  # fmt: skip
+        files = _io(
+            "init",
+            root,
+            lambda: RegistryFiles.create(
+                root, artifact, metrics=metrics, alias=alias, record=record
+            ),
+        )
         reg = cls.__new__(cls)
         reg.files = files
         return reg
@@ -128,8 +134,10 @@ class Registry:
         if isinstance(ref, str) and not ref.isdecimal():
             aliases = self.files.state["aliases"]
             if ref not in aliases:
-                raise RegistryError(f"{self.root}: no alias {ref!r} (aliases: "
-                                    f"{', '.join(sorted(aliases)) or 'none'})")  # fmt: skip
+                raise RegistryError(
+                    f"{self.root}: no alias {ref!r} (aliases: "
+                    f"{', '.join(sorted(aliases)) or 'none'})"
+                )
             ref = aliases[ref]
         return self.files.version(int(ref))
 
@@ -182,7 +190,7 @@ class Registry:
         self,
         artifact: str | os.PathLike[str],
         *,
-        parent: int | None | str = "auto",
+        parent: int | str | None = "auto",
         events: dict[str, int] | tuple[int, int] | None = None,
         metrics: dict[str, Any] | None = None,
         move: bool = False,
@@ -204,8 +212,12 @@ class Registry:
                 parent = self._lineage_parent(Path(artifact))
             elif parent is not None:
                 parent = self.files.version(int(parent)).version
-            info = self._io("add a version to", lambda: self.files.add_version(
-                artifact, parent=parent, events=events, metrics=metrics))  # fmt: skip
+            info = self._io(
+                "add a version to",
+                lambda: self.files.add_version(
+                    artifact, parent=parent, events=events, metrics=metrics
+                ),
+            )
         if move:
             shutil.rmtree(artifact, ignore_errors=True)
         return info.version
@@ -281,8 +293,9 @@ class Registry:
             if current is None:
                 raise RegistryError(f"{self.root}: no alias {alias!r} to roll back")
             if not history:
-                raise RegistryError(f"{self.root}: alias {alias!r} has no previous target "
-                                    "to roll back to")  # fmt: skip
+                raise RegistryError(
+                    f"{self.root}: alias {alias!r} has no previous target to roll back to"
+                )
             target = history.pop()
             result = Promotion("rollback", alias, current, target)
             try:
@@ -315,8 +328,14 @@ class Registry:
             if not doomed and history == state["history"]:
                 return []
             change = {"history": history, "deleted": sorted({*state["deleted"], *doomed})}
-            record = {"action": "gc", "alias": None, "from": None, "to": None,
-                      "deleted": doomed, "keep": keep}  # fmt: skip
+            record = {
+                "action": "gc",
+                "alias": None,
+                "from": None,
+                "to": None,
+                "deleted": doomed,
+                "keep": keep,
+            }
             self._io("gc", lambda: self.files.commit(change, record))
         return doomed
 
