@@ -162,6 +162,20 @@ class RegistryMachine(RuleBasedStateMachine):
                 v = p
 
     @invariant()
+    def history_is_the_audit_log_replayed(self) -> None:
+        """The rollback stacks in the state are what the audit log says happened."""
+        replay: dict[str, list[int]] = {}
+        for rec in self.reg.audit():
+            if rec["action"] == "promote" and rec["from"] not in (None, rec["to"]):
+                replay.setdefault(rec["alias"], []).append(rec["from"])
+            elif rec["action"] == "rollback":
+                assert replay[rec["alias"]].pop() == rec["to"]
+            elif rec["action"] == "gc":
+                replay = {a: h[-rec["keep"] :] for a, h in replay.items()}
+        state = self.reg.files.state["history"]
+        assert {a: h for a, h in replay.items() if h} == {a: h for a, h in state.items() if h}
+
+    @invariant()
     def reopened_state_is_identical(self) -> None:
         assert snapshot(Registry(self.reg.root)) == snapshot(self.reg)
 
