@@ -249,7 +249,15 @@ def test_init_refuses_nonempty_dir_and_bad_artifact(arts, tmp_path) -> None:
     with pytest.raises(ArtifactError):
         Registry.init(tmp_path / "r", tmp_path / "full")
     assert not (tmp_path / "r").exists()
+    (tmp_path / "empty_ok").mkdir()
     assert Registry.init(tmp_path / "empty_ok", arts["good"]).aliases == {"champion": 1}
+
+
+def test_add_with_move_removes_the_source_once_published(reg, arts, tmp_path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(arts["good"], src)
+    v = reg.add(src, move=True)
+    assert not src.exists() and reg.verify(v) is not None
 
 
 def test_version_directories_hold_the_artifact(reg, arts) -> None:

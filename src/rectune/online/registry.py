@@ -246,6 +246,8 @@ class Registry:
         NDCG@10 for ranking). Without ``data`` there is no accuracy check (a guard then is a
         ConfigError). ``force`` skips the accuracy check; verification always runs. A refusal
         is returned (``accepted`` False) and recorded with both values; the alias stays.
+        ``data`` should be events neither version learned from (ranking metrics exclude the
+        items a model has seen, so events it trained on would be ranked out of its lists).
         """
         _check_alias(alias)
         rules = parse_guard(guard) if isinstance(guard, str) else guard
@@ -281,7 +283,7 @@ class Registry:
                 "aliases": {**self.files.state["aliases"], alias: version},
                 "history": {**self.files.state["history"], alias: history},
             }
-            self._commit("promote", change, result)
+            self._commit(f"move alias {alias} in", change, result)
         return result
 
     def rollback(self, alias: str = "champion") -> Promotion:
@@ -307,7 +309,7 @@ class Registry:
                 "aliases": {**self.files.state["aliases"], alias: target},
                 "history": {**self.files.state["history"], alias: history},
             }
-            self._commit("roll back", change, result)
+            self._commit(f"roll back alias {alias} in", change, result)
         return result
 
     def gc(self, keep: int = 10) -> list[int]:
@@ -336,7 +338,7 @@ class Registry:
                 "deleted": doomed,
                 "keep": keep,
             }
-            self._io("gc", lambda: self.files.commit(change, record))
+            self._io("delete old versions from", lambda: self.files.commit(change, record))
         return doomed
 
     # ------------------------------------------------------------------ helpers
@@ -363,8 +365,8 @@ class Registry:
 
 
 def _io(what: str, root: str | os.PathLike[str], step: Any) -> Any:
-    """Run a change; an OSError becomes a one-line `RegistryError` (the state on disk is the
-    old or the new one: the next open tells which)."""
+    """Run a change; an OSError becomes a one-line `RegistryError` ("could not <what> the
+    registry"). The state on disk is then the old or the new one: the next open tells which."""
     try:
         return step()
     except OSError as exc:
