@@ -61,3 +61,8 @@ class UnknownIdError(RectuneError, KeyError):
 
 class ArtifactError(RectuneError, ValueError):
     """A saved artifact is missing, corrupt, or fails its checksum manifest."""
+
+
+class RegistryError(RectuneError):
+    """A registry operation failed: unknown version or alias, no rollback target, or metadata
+    that cannot be read or written (the message names the file and the step)."""

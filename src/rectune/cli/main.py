@@ -8,6 +8,7 @@ import typer
 
 from rectune.cli import compare, data, demo, evaluate, events, recommend, train
 from rectune.cli import finetune as finetune_cmd
+from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
 from rectune.cli import update as update_cmd
 from rectune.version import __version__
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(events.app, name="events")
+app.add_typer(registry_cmd.app, name="registry")
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("recommend")(recommend.recommend)

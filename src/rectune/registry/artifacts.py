@@ -344,3 +344,20 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     )
     model.artifact_ = {"path": str(path), "id": lineage["id"], "lineage": lineage}
     return model
+
+
+def verify_artifact(path: str | os.PathLike[str]) -> Any:
+    """Load an artifact and check that every learned array is finite; returns the model.
+
+    `load_model` already checks the manifest checksums, the entries and the shapes; this adds
+    the check that a model with NaN or infinite parameters (a diverged update) is refused.
+    """
+    model = load_model(path)
+    for key, arr in model.get_state().items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise ArtifactError(
+                f"{Path(path) / 'params.npz'}: entry {key!r} has {bad} non-finite value(s)"
+            )
+    return model
