@@ -33,6 +33,26 @@ Phase = Literal["fit", "finetune", "partial_fit"]
 #: `TrainConfig` fields every model accepts in every phase (see the module docstring).
 RUN_OPTIONS = frozenset({"seed", "threads", "progress"})
 
+#: What an epoch-by-epoch gradient fine-tune honours (the SGD factor models and the torch
+#: models share it; a model subtracts what it cannot do).
+GRADIENT_STRATEGIES = frozenset(
+    {
+        "l2sp",
+        "freeze",
+        "clip_norm",
+        "replay",
+        "augment=pseudo",
+        "schedule",
+        "early_stopping",
+        "new_ids=features",
+        "new_ids=neighbors",
+        "new_ids=text",
+        "new_ids=zeros",
+        "learning_rate",
+        "epochs",
+    }
+)
+
 #: `TrainConfig` field -> the token it asks for.
 TRAIN_TOKENS = {
     "learning_rate": "learning_rate",

@@ -18,28 +18,13 @@ from rectune.models.baselines import bias_fallback
 from rectune.models.mf._finetune import ridge_rows, sgd_epoch
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import GRADIENT_STRATEGIES
 
 #: Parameter groups in kernel order (learning rates and penalties are passed in this order).
 GROUPS = ("user_bias", "item_bias", "user_factors", "item_factors")
 
 #: Fine-tuning settings the SGD factor models honour (see `FactorModel`).
-SGD_STRATEGIES = frozenset(
-    {
-        "l2sp",
-        "freeze",
-        "clip_norm",
-        "replay",
-        "augment=pseudo",
-        "schedule",
-        "early_stopping",
-        "new_ids=features",
-        "new_ids=neighbors",
-        "new_ids=text",
-        "new_ids=zeros",
-        "learning_rate",
-        "epochs",
-    }
-)
+SGD_STRATEGIES = GRADIENT_STRATEGIES
 
 #: `partial_fit`: ridge added to every component of a folded-in row (beyond ``n * reg``), so
 #: users and items with a handful of ratings are shrunk toward zero instead of over-fitted.

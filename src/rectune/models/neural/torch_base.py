@@ -30,27 +30,12 @@ from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import GRADIENT_STRATEGIES
 from rectune.training.strategy import FinetuneStrategy
 from rectune.training.torch_loop import run_epoch, train_epochs
 from rectune.training.torch_trainer import Batch, TorchTrainer, group_names
 
-TORCH_STRATEGIES = frozenset(
-    {
-        "l2sp",
-        "freeze",
-        "clip_norm",
-        "replay",
-        "augment=pseudo",
-        "schedule",
-        "early_stopping",
-        "new_ids=features",
-        "new_ids=neighbors",
-        "new_ids=text",
-        "new_ids=zeros",
-        "learning_rate",
-        "epochs",
-    }
-)
+TORCH_STRATEGIES = GRADIENT_STRATEGIES
 
 #: Pairs per forward pass when scoring.
 _SCORE_BATCH = 1 << 16
