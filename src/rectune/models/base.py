@@ -37,7 +37,7 @@ from rectune.training.config import TrainConfig
 from rectune.training.finetune import run_finetune, run_partial_fit
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext, ModelHooks
-from rectune.training.info import fit_info
+from rectune.training.info import fit_info, resolved
 from rectune.training.settings import Phase, check_honoured
 from rectune.training.strategy import FinetuneStrategy
 
@@ -77,7 +77,7 @@ class Recommender(ABC):
     item_popularity_: np.ndarray
     seen_: sp.csr_matrix
     data_kind_: str
-    fit_info_: dict[str, Any]
+    _fit_info: dict[str, Any]
     #: The artifact this state was saved to or loaded from (None once it diverged).
     artifact_: dict[str, Any] | None = None
 
@@ -103,6 +103,16 @@ class Recommender(ABC):
     def is_fitted(self) -> bool:
         return hasattr(self, "user_map_")
 
+    @property
+    def fit_info_(self) -> dict[str, Any]:
+        """How this state came to be (`rectune.training.info.fit_info`); the data fingerprint
+        is computed on first read, so a fit that needs no compiled kernel loads none."""
+        return resolved(self._fit_info)
+
+    @fit_info_.setter
+    def fit_info_(self, value: dict[str, Any]) -> None:
+        self._fit_info = value
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load()")
@@ -119,8 +129,9 @@ class Recommender(ABC):
         self.artifact_ = None
         t0 = time.perf_counter()
         self._fit(local, train)
-        self.fit_info_ = fit_info(seconds=time.perf_counter() - t0, data=data, train=train)
-        logger.debug("fitted %s in %.3fs", self.name, self.fit_info_["fit_seconds"])
+        seconds = time.perf_counter() - t0
+        self.fit_info_ = fit_info(seconds=seconds, data=data, train=train)
+        logger.debug("fitted %s in %.3fs", self.name, seconds)
         return self
 
     def _prepare(self, data: Interactions) -> Interactions:

@@ -53,9 +53,13 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
 
 @njit(cache=True, fastmath=True)
 def _bpr_block(
-    users, items, lo, hi, pool, sp_ptr, sp_idx, P, Q, bi, lr, reg, state
+    users, items, lo, hi, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, state
 ):  # pragma: no cover - jit
-    """Rows lo..hi-1 (one user block) in a fresh shuffle, negatives drawn from ``pool``."""
+    """Rows lo..hi-1 (one user block) in a fresh shuffle, negatives drawn from ``pool``.
+
+    A negative the user has liked is redrawn, up to ``tries`` draws in all; a row whose draws
+    all hit liked items is skipped (``tries=1``: implicit's ``verify_negative_samples``).
+    """
     correct = 0
     n_pool = np.uint64(len(pool))
     for k in range(hi - 1, lo, -1):  # Fisher-Yates shuffle of the block's rows
@@ -67,7 +71,7 @@ def _bpr_block(
         u = users[r]
         i = items[r]
         j = -1
-        for _ in range(8):  # redraw negatives the user has liked (implicit: skip instead)
+        for _ in range(tries):
             state, z = next_random(state)
             cand = pool[np.int64(z % n_pool)]
             if not _liked(sp_ptr, sp_idx, u, cand):
@@ -82,13 +86,14 @@ def _bpr_block(
 
 @njit(cache=True, fastmath=True)
 def bpr_epochs(
-    users, items, offsets, pool, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
 ):  # pragma: no cover - jit
     """BPR SGD epochs on one thread, bit-reproducible for a seed.
 
     Rows are grouped by user block (``offsets``); every epoch each block is reshuffled with
     its own random stream (keyed by seed, epoch and block) and each positive gets one negative
-    from ``pool`` (every item once: uniform; every interaction's item: popularity). Returns the
+    from ``pool`` (every item once: uniform; every interaction's item: popularity), redrawn
+    while liked up to ``tries`` draws (see `_bpr_block`). Returns the
     share of the last epoch's triples that were already ranked correctly.
     """
     correct = 0
@@ -102,6 +107,7 @@ def bpr_epochs(
                 offsets[b],
                 offsets[b + 1],
                 pool,
+                tries,
                 sp_ptr,
                 sp_idx,
                 P,
@@ -116,7 +122,7 @@ def bpr_epochs(
 
 @njit(cache=True, fastmath=True, parallel=True)
 def bpr_epochs_parallel(
-    users, items, offsets, pool, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
 ):  # pragma: no cover - jit
     """`bpr_epochs` with the user blocks on parallel threads, one barrier per epoch.
 
@@ -134,6 +140,7 @@ def bpr_epochs_parallel(
                 offsets[b],
                 offsets[b + 1],
                 pool,
+                tries,
                 sp_ptr,
                 sp_idx,
                 P,

@@ -36,6 +36,7 @@ from rectune.models.mf._online_kernels import (
     RUNNING,
 )
 from rectune.training.growth import absorb
+from rectune.training.info import resolved
 
 #: Initial rows drawn ahead from the online stream at a time.
 DRAW_BLOCK = 256
@@ -129,7 +130,7 @@ class OnlineState(FactorModel):
     # ------------------------------------------------------------------ lazily absorbed state
     @property  # type: ignore[override]
     def fit_info_(self) -> dict[str, Any]:
-        info = self._fit_info
+        info = resolved(self._fit_info)
         ctl = self._ctl
         if ctl is not None and ctl[N_NEW]:
             info["n_interactions"] = (info.get("n_interactions") or 0) + int(ctl[N_NEW])
