@@ -154,6 +154,8 @@ class Updater:
         self._version: int | None = None
         self._waiting_since: float | None = None
         self._since_retrain = 0
+        self._refused_at: int | None = None
+        self._retrain_events = 0
         self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ the loop
@@ -169,24 +171,30 @@ class Updater:
                 stop.wait(min(0.05, self.every_seconds / 4))
 
     def run_once(self) -> list[Cycle]:
-        """Catch up: run cycles (due or not) until the champion holds every stored event."""
+        """Catch up: run cycles (due or not) until the champion holds every stored event, or
+        until the guard refuses a candidate (retrying on the same events would be refused
+        again; `status` then shows the lag)."""
         out = []
         while True:
             cycle = self.step(force=True)
             if cycle is None:
                 return out
             out.append(cycle)
+            if not cycle.promoted:
+                return out
 
     def step(self, *, force: bool = False) -> Cycle | None:
         """One cycle if one is due (``force``: if anything waits at all); else None."""
         self._acquire()
         model, version = self._champion()
         consumed = self.consumed_seq(version)
-        last = self.store.count()["last_seq"]
+        last = self.store.last_seq
         pending = last - consumed
         if pending <= 0:
             self._waiting_since = None
             return None
+        if self._refused_at is not None and last <= self._refused_at:
+            return None  # refused on these very events: wait for new ones
         now = time.monotonic()
         if self._waiting_since is None:
             self._waiting_since = now
@@ -201,7 +209,7 @@ class Updater:
         """Where the alias stands against the store (the service's updater gauges)."""
         version = self.registry.aliases.get(self.alias)
         consumed = self.consumed_seq(version) if version is not None else 0
-        last = self.store.count()["last_seq"]
+        last = self.store.last_seq
         return {
             "alias": self.alias,
             "version": version,
@@ -384,6 +392,7 @@ class Updater:
         log = self.store.read(0, None)
         keep = log.seq <= cut
         sub = EventBatch(*(getattr(log, f)[keep] for f in _BATCH_FIELDS))
+        self._retrain_events = len(sub)
         data = sub.to_interactions(kind=champion.data_kind_)
         if self.base_data is not None:
             data = self.base_data.concat(data) if len(data) else self.base_data
@@ -393,7 +402,7 @@ class Updater:
     # ------------------------------------------------------------------ registry
     def _publish(self, model: Recommender, base: int, consumed: int, cycle: Cycle) -> int:
         first = 1 if cycle.policy == "retrain" else consumed + 1
-        count = self._count_events(first, cycle.last_seq) if cycle.policy == "retrain" else None
+        count = self._retrain_events if cycle.policy == "retrain" else None
         events = events_range(first, cycle.last_seq, cycle.events if count is None else count)
         metrics = {
             "prequential": cycle.prequential,
@@ -431,9 +440,11 @@ class Updater:
             result = self.registry.promote(cycle.version, alias=self.alias, guard=rules, data=data)
         except RectuneError as exc:
             cycle.reason = str(exc)
+            self._refused_at = self.store.last_seq
             return
         cycle.promoted = result.accepted
         cycle.reason = result.reason
+        self._refused_at = None if result.accepted else self.store.last_seq
         if result.accepted:
             self._model, self._version = model, cycle.version
 
