@@ -59,6 +59,8 @@ class Client:
         ``max_backoff`` seconds, with jitter.
     timeout
         Seconds per attempt.
+    transport
+        An httpx transport to send through (default: a connection pool to ``base_url``).
     """
 
     def __init__(
@@ -71,13 +73,16 @@ class Client:
         max_backoff: float = 2.0,
         timeout: float = 10.0,
         rng: int | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.base_url = base_url.rstrip("/")
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
         self._random = random.Random(rng)
         self.attempts = 0
         """Requests sent, retries included (for tests and load reports)."""

@@ -49,9 +49,11 @@ class ServiceMetrics:
             registry=r,
         )
         self.requests = Counter(
-            "rectune_requests", "Requests by route and status", ["route", "method", "status"],
+            "rectune_requests",
+            "Requests by route and status",
+            ["route", "method", "status"],
             registry=r,
-        )  # fmt: skip
+        )
         self.rejected = Counter(
             "rectune_rejected", "Requests refused before the app ran", ["reason"], registry=r
         )
