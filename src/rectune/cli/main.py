@@ -12,6 +12,7 @@ from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
 from rectune.cli import serve as serve_cmd
 from rectune.cli import update as update_cmd
+from rectune.cli import updater as updater_cmd
 from rectune.version import __version__
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.command("finetune")(finetune_cmd.finetune)
 app.command("update")(update_cmd.update)
 app.command("replay")(replay_cmd.replay)
 app.command("serve")(serve_cmd.serve)
+app.command("updater")(updater_cmd.updater)
 
 
 def _version(value: bool) -> None:

@@ -25,12 +25,17 @@ def _registry(reg: str):  # type: ignore[no-untyped-def]
 def init(
     reg: str = typer.Argument(..., help="Registry directory (created)."),
     artifact: str = typer.Option(..., "--from", help="Artifact directory of version 1."),
+    last_seq: int | None = typer.Option(
+        None,
+        "--last-seq",
+        help="Store events 1..SEQ the artifact already learned (the updater starts after).",
+    ),
 ) -> None:
     """Create a registry holding ARTIFACT as version 1, with the alias champion on it."""
     from rectune.online.registry import Registry
 
     with user_errors():
-        Registry.init(reg, artifact)
+        Registry.init(reg, artifact, events=None if not last_seq else (1, last_seq))
     console.print(f"created registry {reg}: version 1, champion -> 1")
 
 

@@ -4,6 +4,7 @@ updates, and the model registry with guarded promotion."""
 from __future__ import annotations
 
 from rectune.online.guard import GuardCheck, GuardRule, Promotion, parse_guard
+from rectune.online.live import Cycle, Updater
 from rectune.online.registry import Registry
 from rectune.online.store import EventBatch, EventStore, parse_url
 from rectune.online.stream import ChunkResult, ReplayResult, prequential_models, replay
@@ -11,6 +12,7 @@ from rectune.online.updater import MicroBatchUpdater, UpdateResult, update_artif
 
 __all__ = [
     "ChunkResult",
+    "Cycle",
     "EventBatch",
     "EventStore",
     "GuardCheck",
@@ -20,6 +22,7 @@ __all__ = [
     "Registry",
     "ReplayResult",
     "UpdateResult",
+    "Updater",
     "parse_guard",
     "parse_url",
     "prequential_models",

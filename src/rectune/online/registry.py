@@ -72,8 +72,8 @@ def events_range(
         )
     span = last_seq - first_seq + 1
     count = span if count is None else count
-    if not 1 <= count <= span:
-        raise ConfigError(f"consumed events: count {count} not in 1..{span} ({first_seq}..)")
+    if not 0 <= count <= span:  # 0: a range of item / user records only
+        raise ConfigError(f"consumed events: count {count} not in 0..{span} ({first_seq}..)")
     return {"first_seq": int(first_seq), "last_seq": int(last_seq), "count": int(count)}
 
 
@@ -91,8 +91,13 @@ class Registry:
         *,
         alias: str = "champion",
         metrics: dict[str, Any] | None = None,
+        events: tuple[int, int] | None = None,
     ) -> Registry:
-        """A new registry with ``artifact`` (verified) as version 1 and ``alias`` on it."""
+        """A new registry with ``artifact`` (verified) as version 1 and ``alias`` on it.
+
+        ``events`` is the range of store sequence numbers the artifact already learned
+        (``(first_seq, last_seq)``), so an updater starts after it.
+        """
         _check_alias(alias)
         verify_artifact(artifact)
         record = Promotion("promote", alias, None, 1, reason="init").record()
@@ -100,7 +105,12 @@ class Registry:
             "init",
             root,
             lambda: RegistryFiles.create(
-                root, artifact, metrics=metrics, alias=alias, record=record
+                root,
+                artifact,
+                metrics=metrics,
+                alias=alias,
+                record=record,
+                events=None if events is None else events_range(*events),
             ),
         )
         reg = cls.__new__(cls)

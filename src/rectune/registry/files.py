@@ -114,6 +114,7 @@ class RegistryFiles:
         metrics: dict[str, Any] | None,
         alias: str,
         record: dict[str, Any],
+        events: dict[str, int] | None = None,
     ) -> RegistryFiles:
         """A new registry holding ``artifact`` as version 1 with ``alias`` on it.
 
@@ -128,7 +129,7 @@ class RegistryFiles:
         try:
             os.mkdir(tmp)
             os.mkdir(tmp / "versions")
-            _assemble_version(tmp / "versions" / "1", artifact, 1, None, None, metrics)
+            _assemble_version(tmp / "versions" / "1", artifact, 1, None, events, metrics)
             fsync_dir(tmp / "versions")
             state = empty_state()
             rec = {"seq": 1, "at": now(), **record}

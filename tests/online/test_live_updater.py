@@ -1,0 +1,191 @@
+"""`Updater`: tailing the store, prequential scoring, guarded promotion, exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rectune.data.synthetic import generate
+from rectune.errors import ConfigError, RegistryError
+from rectune.models import create_model
+from rectune.online import EventStore, Registry, Updater
+from rectune.testing.updater_crash import audit, check_lineage, crash_loop, setup
+
+
+def _split(data, frac=0.8):
+    order = np.argsort(data.timestamps, kind="stable")
+    n0 = int(len(order) * frac)
+    return data.subset(order[:n0]), data.subset(order[n0:])
+
+
+def _columns(data):
+    return {
+        "user_id": data.user_ids,
+        "item_id": data.item_ids,
+        "value": data.values,
+        "timestamp": data.timestamps,
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """An SVD fitted on the first 80% of a synthetic stream; the rest to replay."""
+    root = tmp_path_factory.mktemp("world")
+    data = generate(300, 150, 12_000, seed=3, with_features=False)
+    old, new = _split(data)
+    create_model("svd", epochs=5).fit(old).save(root / "svd")
+    return {"root": root, "old": old, "new": new}
+
+
+def _fresh(world, tmp_path, **kw):
+    reg = Registry.init(tmp_path / "reg", world["root"] / "svd")
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    store.append(_columns(world["new"]))
+    return reg, store, Updater(reg, store, **kw)
+
+
+def test_catch_up_consumes_every_event_once_with_contiguous_ranges(world, tmp_path) -> None:
+    reg, store, up = _fresh(world, tmp_path, every_events=500)
+    cycles = up.run_once()
+    assert cycles and all(c.promoted for c in cycles)
+    assert up.status()["lag_events"] == 0
+    assert check_lineage(reg) == []
+    assert sum(c.events for c in cycles) == len(world["new"])
+    ranges = [(c.first_seq, c.last_seq) for c in cycles]
+    assert ranges[0][0] == 1 and ranges[-1][1] == store.count()["last_seq"]
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ranges))
+    first = reg.resolve(cycles[0].version)
+    assert first.metrics["prequential"]["n"] == cycles[0].events
+    assert 0.3 < first.metrics["prequential"]["rmse"] < 2.0
+    assert first.metrics["update"]["policy"] == "partial"
+    # The champion learned the stream: it knows the stream's new users.
+    champion = reg.load("champion")
+    assert len(champion.user_map_) >= len(np.unique(world["new"].user_ids))
+    up.close()
+
+
+def test_due_waits_for_events_or_time(world, tmp_path) -> None:
+    reg, store, up = _fresh(world, tmp_path, every_events=10**9, every_seconds=3600)
+    assert up.step() is None  # 2,400 events wait, neither threshold reached
+    assert up.step(force=True) is not None
+    up.close()
+    up2 = Updater(reg, store, every_events=10**9, every_seconds=0.01)
+    assert up2.step() is None  # the clock starts when the updater first sees waiting events
+    import time
+
+    time.sleep(0.05)
+    assert up2.step() is not None
+    up2.close()
+
+
+def test_refused_candidate_leaves_champion_and_next_cycle_restarts_from_it(world, tmp_path) -> None:
+    reg, _store, up = _fresh(world, tmp_path, every_events=100, guard="rmse<=-10")
+    c1 = up.step(force=True)
+    assert c1 is not None and not c1.promoted and "rmse" in c1.reason
+    assert reg.aliases["champion"] == 1
+    c2 = up.step(force=True)
+    assert c2.first_seq == c1.first_seq == 1  # the refused events are learned again, once
+    assert reg.resolve(c2.version).parent == 1
+    refusals = [r for r in reg.audit() if r["action"] == "refuse"]
+    assert len(refusals) == 2 and refusals[0]["checks"][0]["candidate"] is not None
+    up.close()
+
+
+def test_one_updater_per_registry(world, tmp_path) -> None:
+    reg, store, up = _fresh(world, tmp_path)
+    up.step(force=True)
+    other = Updater(reg, store)
+    with pytest.raises(RegistryError, match=r"updater\.lock"):
+        other.step(force=True)
+    up.close()
+    assert other.step(force=True) is not None
+    other.close()
+
+
+def test_retrain_policy_covers_the_whole_log(world, tmp_path) -> None:
+    reg, _store, up = _fresh(world, tmp_path, policy="retrain", base_data=world["old"])
+    cycle = up.step(force=True)
+    info = reg.resolve(cycle.version)
+    assert info.events["first_seq"] == 1 and info.metrics["update"]["policy"] == "retrain"
+    assert check_lineage(reg) == []
+    model = reg.load(cycle.version)
+    assert model.fit_info_["n_interactions"] == len(world["old"]) + cycle.events
+    up.close()
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"policy": "nightly"}, "policy"),
+        ({"holdout": 0.0}, "holdout"),
+        ({"every_events": 0}, "every_events"),
+        ({"strategy": "l2sp=0.1"}, "finetune"),
+        ({"guard": "rmse<=banana"}, "guard|rmse"),
+    ],
+)
+def test_bad_settings_are_errors(world, tmp_path, kw, match) -> None:
+    reg = Registry.init(tmp_path / "reg", world["root"] / "svd")
+    with pytest.raises(ConfigError, match=match):
+        Updater(reg, f"sqlite:///{tmp_path / 'ev.db'}", **kw)
+
+
+def test_finetune_policy_with_a_strategy(world, tmp_path) -> None:
+    reg, _store, up = _fresh(world, tmp_path, policy="finetune", strategy="l2sp=0.1")
+    cycle = up.step(force=True)
+    assert cycle.policy == "finetune" and reg.resolve(cycle.version).parent == 1
+    up.close()
+
+
+def test_cli_once_json(world, tmp_path) -> None:
+    reg, store, up = _fresh(world, tmp_path)
+    up.close()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rectune.cli.main",
+            "updater",
+            "--registry",
+            str(reg.root),
+            "--store",
+            store.url,
+            "--once",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert rows and rows[-1]["last_seq"] == store.count()["last_seq"]
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rectune.cli.main",
+            "updater",
+            "--registry",
+            str(reg.root),
+            "--store",
+            store.url,
+            "--policy",
+            "hourly",
+            "--once",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "policy" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_kill_9_crash_loop_exactly_once(tmp_path) -> None:
+    cfg = setup(tmp_path)
+    res = crash_loop(cfg, kills=3, seed=1, min_wait=1.0, max_wait=2.5)
+    summary = audit(cfg)
+    assert res["kills"] == 3 and summary["events"] > 200
+    assert summary["learned_weight"] == cfg["base_weight"] + summary["events"]
