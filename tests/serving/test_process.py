@@ -13,17 +13,8 @@ from typer.testing import CliRunner
 
 from rectune.cli.main import app
 from rectune.online import EventStore, Registry
-from rectune.serving.updating import updater_class
 from tests.serving.conftest import TOKEN, events_of, start_process
 from tests.serving.test_live import _post_head, _raw, _status
-
-
-def _has_updater() -> bool:
-    try:
-        updater_class()
-    except Exception:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(
@@ -43,12 +34,6 @@ def test_refusals_are_one_line_and_exit_2(reg: Registry, extra: list[str], messa
 def test_not_a_registry_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--registry", str(tmp_path), "--no-update"])
     assert result.exit_code == 2 and "not a registry" in result.output
-
-
-@pytest.mark.skipif(_has_updater(), reason="rectune.online.Updater exists: serve runs it")
-def test_without_the_updater_serve_says_to_pass_no_update(reg: Registry) -> None:
-    result = CliRunner().invoke(app, ["serve", "--registry", str(reg.root)])
-    assert result.exit_code == 2 and "--no-update" in result.output
 
 
 def test_sigterm_lets_the_request_in_flight_finish(

@@ -41,18 +41,15 @@ def check_bind(host: str, settings: ServeSettings) -> None:
 
 def preflight(host: str, settings: ServeSettings) -> None:
     """Every check that can fail before the port is bound, each a one-line `RectuneError`:
-    the address, the token file, the registry, the store, the updater's availability."""
+    the address, the token file, the registry and its alias, the store."""
     from rectune.online.registry import Registry
     from rectune.online.store import EventStore
     from rectune.serving.settings import read_token
-    from rectune.serving.updating import updater_class
 
     check_bind(host, settings)
     read_token(settings.token_file)
     Registry(settings.registry).resolve(settings.alias)
     EventStore(settings.store).close()
-    if settings.update:
-        updater_class()
 
 
 def run_server(

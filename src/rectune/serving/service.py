@@ -21,15 +21,14 @@ from rectune.serving.metrics import ServiceMetrics
 from rectune.serving.settings import ServeSettings, read_token
 from rectune.serving.state import Live, ModelHolder, consumed_seq
 from rectune.serving.store_thread import StoreThread
-from rectune.serving.updating import UpdaterThread, updater_class
+from rectune.serving.updating import UpdaterThread
 
 logger = logging.getLogger(__name__)
 
 
 def last_seq(store: EventStore) -> int:
-    """The store's last sequence number, cheaply: an empty append writes nothing and answers
-    from the state row (`EventStore.count` would count every distinct user and item)."""
-    return int(store.append([])["last_seq"])
+    """The store's last sequence number (`EventStore.last_seq`, cheap)."""
+    return store.last_seq
 
 
 class Service:
@@ -38,8 +37,6 @@ class Service:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.token = read_token(settings.token_file)
-        if settings.update:
-            updater_class()  # a service that cannot run its updater fails now, saying so
         self.metrics = ServiceMetrics()
         self.holder = ModelHolder(
             settings.registry,

@@ -16,7 +16,8 @@ import threading
 import time
 from typing import Any
 
-from rectune.errors import ConfigError, RegistryError
+from rectune.errors import RegistryError
+from rectune.online.live import Updater
 from rectune.online.registry import Registry
 from rectune.online.store import EventStore
 from rectune.serving.settings import ServeSettings
@@ -26,23 +27,11 @@ FOLLOW_RETRY_SECONDS = 2.0
 STATUS_SECONDS = 1.0
 
 
-def updater_class() -> Any:
-    """`rectune.online.Updater`, or a `ConfigError` saying how to run without it."""
-    try:
-        from rectune.online import Updater  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError(
-            "this rectune has no live updater (rectune.online.Updater); run with --no-update"
-        ) from None
-    return Updater
-
-
 class UpdaterThread:
     """Runs the updater for ``settings`` in a daemon thread (see the module docstring)."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.cls = updater_class()
         self.state = "starting"
         """``starting``, ``updating`` (holds the lock), ``following`` (another process
         updates), ``failed`` or ``stopped``."""
@@ -74,7 +63,7 @@ class UpdaterThread:
         updater = None
         try:
             store = EventStore(s.store)
-            updater = self.cls(
+            updater = Updater(
                 Registry(s.registry),
                 store,
                 every_events=s.every_events,
@@ -87,12 +76,12 @@ class UpdaterThread:
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
             logger.exception("the updater stopped")
         finally:
-            if updater is not None and hasattr(updater, "close"):
+            if updater is not None:
                 updater.close()
             if store is not None:
                 store.close()
 
-    def _loop(self, updater: Any) -> None:
+    def _loop(self, updater: Updater) -> None:
         refreshed = 0.0
         while not self._stop.is_set():
             try:
