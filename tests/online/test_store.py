@@ -94,6 +94,19 @@ def test_ids_without_event_id_are_content_hashes(store_url: str) -> None:
         assert store.append(changed)["accepted"] == 1
 
 
+def test_events_without_an_id_among_ones_with_ids_get_content_hashes(store_url: str) -> None:
+    rows = [
+        {"event_id": "a", "user_id": 1, "item_id": 10, "value": 5.0, "timestamp": 100},
+        {"event_id": None, "user_id": 2, "item_id": 10, "value": 3.0, "timestamp": 200},
+        {"user_id": 1, "item_id": 11, "value": 4.0, "timestamp": 300},
+    ]
+    with EventStore(store_url) as store:
+        assert store.append(rows)["accepted"] == 3
+        assert store.append(rows)["duplicates"] == 3
+        ids = store.read().event_id.tolist()
+    assert ids[0] == "a" and ids[1].startswith("h") and ids[2].startswith("h")
+
+
 def test_integer_ids_round_trip_and_are_enforced(store_url: str) -> None:
     with EventStore(store_url) as store:
         store.append({"user_id": [196, 22], "item_id": [242, 377], "timestamp": [10, 20]})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from rectune.cli._common import console, user_errors
+from rectune.cli._common import user_errors
 
 
 def serve(
@@ -57,10 +57,8 @@ def serve(
             }
         )
         preflight(host, settings)
-        console.print(
-            f"serving {registry} ({settings.alias}) on http://{host}:{port} "
-            f"store {settings.store}, {workers} worker(s), updater "
-            f"{'on' if settings.update else 'off'}",
-            highlight=False,
+        typer.echo(
+            f"serving {registry} ({settings.alias}) on http://{host}:{port}, store "
+            f"{settings.store}, {workers} worker(s), updater {'on' if settings.update else 'off'}"
         )
         run_server(settings, host=host, port=port, workers=workers, log_level="warning")

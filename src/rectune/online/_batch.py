@@ -4,8 +4,8 @@
 one `EventColumns`: ids as strings (non-empty, no control characters, at most `MAX_ID_LENGTH`
 characters), finite float values and integer timestamps in seconds within `TIME_RANGE`. A bad
 event raises `DataError` naming its 0-based position (``row``) and field before anything is
-written. Events without an ``event_id`` get one derived from their content, so re-sending the
-same rows adds nothing.
+written. Events without an ``event_id`` (no column, or None in it) get one derived from their
+content, so re-sending the same rows adds nothing.
 """
 
 from __future__ import annotations
@@ -154,14 +154,14 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
         )
     users, user_int = check_ids(uraw, names["user_id"])
     items, item_int = check_ids(iraw, names["item_id"])
-    if "event_id" in cols:
-        event_ids, _ = check_ids(_array(cols["event_id"]), "event_id")
-    else:
-        times = ts.tolist() if stamped else [None] * len(users)
-        event_ids = [
-            derive_event_id(u, i, v, t)
-            for u, i, v, t in zip(users, items, vals.tolist(), times, strict=True)
+    given = _array(cols["event_id"]).tolist() if "event_id" in cols else [None] * n
+    if any(x is None for x in given):  # events without an id get their content hash
+        times = ts.tolist() if stamped else [None] * n
+        given = [
+            derive_event_id(u, i, v, t) if e is None else e
+            for e, u, i, v, t in zip(given, users, items, vals.tolist(), times, strict=True)
         ]
+    event_ids, _ = check_ids(np.asarray(given, dtype=object), "event_id")
     return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
 
 

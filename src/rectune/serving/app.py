@@ -35,7 +35,10 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rectune.errors import (
     ArtifactError,
@@ -53,13 +56,15 @@ from rectune.serving.limits import BodyLimit, InFlightLimit
 from rectune.serving.metrics import RequestMetrics
 from rectune.serving.routes_read import read_router
 from rectune.serving.routes_write import write_router
+from rectune.serving.schemas import AsciiJSONResponse, invalid
 from rectune.serving.service import Service
 from rectune.serving.settings import ServeSettings, default_store_url
 from rectune.version import __version__
 
 logger = logging.getLogger(__name__)
 
-#: HTTP status of each typed error that reaches the app's handlers.
+#: HTTP status of each typed error that reaches the app's handlers (422s in FastAPI's
+#: validation-error shape, as the OpenAPI schema states).
 STATUS = (
     (UnknownIdError, 404),
     (DataError, 422),
@@ -69,6 +74,16 @@ STATUS = (
     (NotFittedError, 503),
     (RectuneError, 400),
 )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return AsciiJSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
 
 def create_app(
@@ -105,11 +120,14 @@ def create_app(
         version=__version__,
         summary="Recommendations, events and model versions over HTTP",
         lifespan=lifespan,
+        default_response_class=AsciiJSONResponse,
     )
     app.state.service = service
     auth = [bearer_dependency(service.token)] if service.token else []
     app.include_router(read_router(service))
     app.include_router(write_router(service, auth))
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls, status in STATUS:
         app.add_exception_handler(cls, _handler(status))
     s = service.settings
@@ -127,7 +145,8 @@ def app_from_env() -> FastAPI:
 
 def _handler(status: int) -> Callable[[Request, Exception], Any]:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        body = invalid(str(exc)) if status == 422 else {"detail": str(exc)}
+        return AsciiJSONResponse(body, status_code=status)
 
     return handle
 

@@ -17,7 +17,9 @@ from rectune.serving import answers
 from rectune.serving.metrics import CONTENT_TYPE
 from rectune.serving.schemas import (
     MAX_ID,
+    AsciiJSONResponse,
     BatchRecommendation,
+    BatchRequest,
     Models,
     Problem,
     Recommendation,
@@ -30,7 +32,10 @@ from rectune.serving.settings import MAX_N
 N = Annotated[int, Query(ge=1, le=MAX_N, description="How many items (1..1000).")]
 RawId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID)]
 UNREADY = {503: {"model": Problem, "description": "No model loaded yet"}}
-TOO_LARGE = {413: {"model": Problem, "description": "Body or batch over its limit"}}
+TOO_LARGE = {
+    400: {"model": Problem, "description": "The body is not JSON"},
+    413: {"model": Problem, "description": "Body or batch over its limit"},
+}
 
 
 def read_router(service: Service) -> APIRouter:
@@ -55,12 +60,12 @@ def read_router(service: Service) -> APIRouter:
         the session's recent items, the latest weighing most; see
         `rectune.serving.answers.recommend_session`)."""
         live = service.live()
-        if body.users is not None:
+        if isinstance(body, BatchRequest):
             if len(body.users) > settings.max_users:
                 raise HTTPException(413, f"{len(body.users)} users over {settings.max_users}")
             results = answers.recommend_users(live, body.users, body.n)
             return {"model_version": live.version, "results": results}
-        items = body.session_items or []
+        items = body.session_items
         if len(items) > settings.max_session_items:
             raise HTTPException(
                 413, f"{len(items)} session items over {settings.max_session_items}"
@@ -117,7 +122,7 @@ def read_router(service: Service) -> APIRouter:
     async def readyz() -> JSONResponse:
         """200 once a model is loaded; 503 before that and while draining (after SIGTERM)."""
         ok, body = service.ready()
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return AsciiJSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", response_class=Response)
     async def metrics() -> Response:

@@ -27,12 +27,14 @@ from rectune.online.guard import Promotion
 from rectune.online.store import EventStore
 from rectune.serving.schemas import (
     Appended,
+    AsciiJSONResponse,
     EventsRequest,
     ItemsRequest,
     Problem,
     PromoteRequest,
     PromotionResult,
     RollbackRequest,
+    invalid,
 )
 from rectune.serving.service import Service
 
@@ -40,8 +42,19 @@ AUTH = {
     401: {"model": Problem, "description": "No bearer token"},
     403: {"model": Problem, "description": "Wrong bearer token"},
 }
-TOO_LARGE = {413: {"model": Problem, "description": "Body or batch over its limit"}}
-REFUSED = {409: {"model": PromotionResult, "description": "Refused (guard, verification)"}}
+BAD_BODY = {400: {"model": Problem, "description": "The body is not JSON"}}
+TOO_LARGE = {**BAD_BODY, 413: {"model": Problem, "description": "Body or batch over its limit"}}
+STORED = {
+    **TOO_LARGE,
+    409: {"description": "Ids of another type than the store's (HTTPValidationError shape)"},
+}
+REFUSED = {
+    **BAD_BODY,
+    409: {
+        "model": PromotionResult | Problem,
+        "description": "Refused: the guard's values (PromotionResult), or why not (Problem)",
+    },
+}
 
 
 def _result(p: Promotion, held_out: int | None = None) -> JSONResponse:
@@ -57,7 +70,20 @@ def _result(p: Promotion, held_out: int | None = None) -> JSONResponse:
         reason=p.reason,
         held_out_events=held_out,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if p.accepted else 409)
+    return AsciiJSONResponse(body.model_dump(), status_code=200 if p.accepted else 409)
+
+
+def _refused_rows(exc: DataError, what: str) -> JSONResponse:
+    """422 for a batch the store refused, ``loc`` naming the row and field of the first bad
+    record (``["body", "events", 3, "timestamp"]``); 409 when the batch is well-formed but
+    conflicts with what the store holds (a string id where the store's ids are integers)."""
+    loc: list[str | int] = [what]
+    if exc.row is not None:
+        loc.append(exc.row)
+    if exc.field is not None:
+        loc.append(exc.field)
+    status = 409 if exc.reason.startswith("the store holds") else 422
+    return AsciiJSONResponse(invalid(str(exc), *loc), status_code=status)
 
 
 def write_router(service: Service, auth: list[Callable[..., Any]]) -> APIRouter:
@@ -69,8 +95,8 @@ def write_router(service: Service, auth: list[Callable[..., Any]]) -> APIRouter:
         if n > settings.max_events:
             raise HTTPException(413, f"{n} {what} in one request, over {settings.max_events}")
 
-    @router.post("/v1/events", response_model=Appended, responses=TOO_LARGE)
-    async def post_events(body: EventsRequest) -> dict[str, int]:
+    @router.post("/v1/events", response_model=Appended, responses=STORED)
+    async def post_events(body: EventsRequest) -> Any:
         """Store events; answered after the durable commit. A bad event is 422 naming its
         position (``row``, 0-based) and field, and nothing of the batch is stored."""
         check_batch(len(body.events), "events")
@@ -78,13 +104,13 @@ def write_router(service: Service, auth: list[Callable[..., Any]]) -> APIRouter:
         try:
             out = await service.store.acall(EventStore.append, rows)
         except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+            return _refused_rows(exc, "events")
         service.metrics.events.inc(out["accepted"])
         service.metrics.duplicates.inc(out["duplicates"])
         return out
 
-    @router.post("/v1/items", response_model=Appended, responses=TOO_LARGE)
-    async def post_items(body: ItemsRequest) -> dict[str, int]:
+    @router.post("/v1/items", response_model=Appended, responses=STORED)
+    async def post_items(body: ItemsRequest) -> Any:
         """Store new or changed items (text, features); an unchanged record is a duplicate.
         The updater gives a new item with text a row from its text at its next cycle."""
         check_batch(len(body.items), "items")
@@ -92,7 +118,7 @@ def write_router(service: Service, auth: list[Callable[..., Any]]) -> APIRouter:
         try:
             out = await service.store.acall(EventStore.append_items, rows)
         except DataError as exc:
-            raise HTTPException(422, str(exc)) from None
+            return _refused_rows(exc, "items")
         service.metrics.items.inc(out["accepted"])
         return out
 
@@ -126,9 +152,12 @@ def write_router(service: Service, auth: list[Callable[..., Any]]) -> APIRouter:
                         "without the accuracy check",
                     )
                 held = len(data)
+            # No other version to compare with (a new alias, or the version it is on): the
+            # guard has nothing to check, as with force.
+            guard = req.guard if data is not None or req.force else None
             try:
                 result = reg.promote(
-                    version, alias=req.alias, guard=req.guard, data=data, force=req.force
+                    version, alias=req.alias, guard=guard, data=data, force=req.force
                 )
             except RegistryError as exc:
                 raise HTTPException(409, str(exc)) from None

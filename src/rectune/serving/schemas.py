@@ -1,27 +1,83 @@
 """Request and response bodies of the HTTP API (pydantic), i.e. the JSON contract of issue 9.
 
 Ids are JSON integers or strings (``StrictInt | StrictStr``: ``5`` and ``"5"`` stay what they
-are); the routes convert them to the id type of the model or store they reach.
+are); the routes convert them to the id type of the model or store they reach. Integer ids
+are bounded by +-2**53, what a JSON number carries exactly in every client; a larger integer
+id travels as its decimal string (``"9007199254740993"``), which an integer store and model
+read as the integer. Request bodies are strict: ``false`` is no number, ``0`` no boolean.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from fastapi.responses import JSONResponse
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
 
+from rectune.evaluation.metric_names import METRIC_ALIASES, RANKING_METRICS, RATING_METRICS
 from rectune.serving.settings import MAX_N
 
 #: The id length the store accepts (`rectune.online` refuses longer ids).
 MAX_ID = 256
-Id = (
-    Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-    | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]
-)
+MAX_INT_ID = 2**53
+#: The largest timestamp the store accepts (the end of year 9999, in Unix seconds).
+MAX_TIMESTAMP = 253_402_300_799
+#: No C0 control character or DEL (the store refuses them in ids).
+NO_CONTROL = r"^[^\u0000-\u001f\u007f]+$"
+
+
+def _integral(x: Any) -> Any:
+    """``60.0`` is the JSON integer 60 (JSON Schema's ``integer``); other input unchanged."""
+    return int(x) if isinstance(x, float) and x.is_integer() and abs(x) <= 2**63 else x
+
+
+def _unicode(x: str) -> str:
+    """Refuse lone surrogates (JSON ``"\\udc00"``): no store or response can encode them."""
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return x
+
+
+#: A JSON string that is valid Unicode.
+Text = Annotated[StrictStr, AfterValidator(_unicode)]
+
+
+def json_int(ge: int, le: int) -> Any:
+    """A JSON integer in ``[ge, le]``: an int or an integral float, never a bool or a string.
+    (The bounds come before the validator, so the JSON schema states them.)"""
+    return Annotated[StrictInt, Field(ge=ge, le=le), BeforeValidator(_integral)]
+
+
+def _guard_pattern() -> str:
+    """The guards `parse_guard` accepts, as a regular expression: rating metrics with ``<=``,
+    ranking metrics at a cut-off with ``>=``, plain decimal deltas, comma-separated."""
+    ranking = "|".join([*RANKING_METRICS, *METRIC_ALIASES])
+    num = r"\s*[-+]?[0-9]{1,6}(\.[0-9]{1,9})?\s*"
+    rule = rf"\s*(({'|'.join(RATING_METRICS)})\s*<=|({ranking})@[1-9][0-9]{{0,3}}\s*>=){num}"
+    return rf"^{rule}(,{rule})*$"
+
+
+IdText = Annotated[Text, Field(min_length=1, max_length=MAX_ID, pattern=NO_CONTROL)]
+Id = json_int(-MAX_INT_ID, MAX_INT_ID) | IdText
+Count = json_int(1, MAX_N)
+Timestamp = json_int(0, MAX_TIMESTAMP)
+Alias = Annotated[StrictStr, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+Guard = Annotated[StrictStr, Field(pattern=_guard_pattern())]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ScoredItem(BaseModel):
@@ -40,19 +96,22 @@ class Recommendation(BaseModel):
     """True when the user (or every session item) is unknown and popularity answered."""
 
 
-class RecommendRequest(_Body):
-    """``POST /v1/recommend``: either ``users`` (a batch) or ``session_items`` (anonymous)."""
+class BatchRequest(_Body):
+    """``POST /v1/recommend`` for a batch of users."""
 
-    users: list[Id] | None = None
-    session_items: list[Id] | None = None
+    users: list[Id]
+    n: Count = 10
+
+
+class SessionRequest(_Body):
+    """``POST /v1/recommend`` for an anonymous session."""
+
+    session_items: list[Id]
     """The session's recent items, oldest first (the latest weigh most)."""
-    n: int = Field(10, ge=1, le=MAX_N)
+    n: Count = 10
 
-    @model_validator(mode="after")
-    def _one_of(self) -> RecommendRequest:
-        if (self.users is None) == (self.session_items is None):
-            raise ValueError("give exactly one of users (a batch) or session_items (a session)")
-        return self
+
+RecommendRequest = BatchRequest | SessionRequest
 
 
 class BatchRecommendation(BaseModel):
@@ -73,11 +132,11 @@ class Similar(BaseModel):
 class Event(_Body):
     """One interaction; ``event_id`` makes retries idempotent (a content hash when absent)."""
 
-    event_id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)] | None = None
+    event_id: IdText | None = None
     user_id: Id
     item_id: Id
-    value: float = 1.0
-    timestamp: Annotated[StrictInt, Field(ge=0, le=2**53)] | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    timestamp: Timestamp | None = None
     """Unix seconds (the arrival time when absent)."""
 
 
@@ -97,7 +156,7 @@ class ItemRecord(_Body):
     """A new or changed item: its text (title, description) and features."""
 
     item_id: Id
-    text: str | None = None
+    text: Text | None = None
     features: dict[str, Any] | None = None
 
 
@@ -108,15 +167,15 @@ class ItemsRequest(_Body):
 class PromoteRequest(_Body):
     """``POST /v1/models/{version}/promote``."""
 
-    guard: str | None = None
+    guard: Guard | None = None
     """``rmse<=+0.005`` or ``ndcg@10>=-0.01`` (default: not worse at all)."""
-    alias: str = "champion"
+    alias: Alias = "champion"
     force: bool = False
     """Skip the accuracy check (verification always runs)."""
 
 
 class RollbackRequest(_Body):
-    alias: str = "champion"
+    alias: Alias = "champion"
 
 
 class Check(BaseModel):
@@ -155,5 +214,19 @@ class Models(BaseModel):
     updater: dict[str, Any] | None
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped: any text a request carried, even a lone
+    surrogate echoed back in a validation error, encodes (UTF-8 cannot carry those)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 class Problem(BaseModel):
     detail: str
+
+
+def invalid(message: str, *loc: str | int) -> dict[str, Any]:
+    """A 422 body in FastAPI's validation-error shape (``HTTPValidationError``), for input
+    that parses but that the store or registry refuses: ``loc`` points at the field."""
+    return {"detail": [{"loc": ["body", *loc], "msg": message, "type": "value_error"}]}
