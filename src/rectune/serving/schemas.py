@@ -68,7 +68,11 @@ def _guard_pattern() -> str:
     return rf"^{rule}(,{rule})*$"
 
 
-IdText = Annotated[Text, Field(min_length=1, max_length=MAX_ID, pattern=NO_CONTROL)]
+IdText = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_ID, pattern=NO_CONTROL),  # before the validator: the
+    AfterValidator(_unicode),  # JSON schema states only constraints that come first
+]
 Id = json_int(-MAX_INT_ID, MAX_INT_ID) | IdText
 Count = json_int(1, MAX_N)
 Timestamp = json_int(0, MAX_TIMESTAMP)
