@@ -124,7 +124,11 @@ def read_router(service: Service) -> APIRouter:
         ok, body = service.ready()
         return AsciiJSONResponse(body, status_code=200 if ok else 503)
 
-    @router.get("/metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         """Prometheus metrics (text exposition format)."""
         await service.refresh_gauges()
