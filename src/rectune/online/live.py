@@ -182,7 +182,7 @@ class Updater:
         self._acquire()
         model, version = self._champion()
         consumed = self.consumed_seq(version)
-        last = self.store.count()["last_seq"]
+        last = self.store.last_seq
         pending = last - consumed
         if pending <= 0:
             self._waiting_since = None
@@ -201,7 +201,7 @@ class Updater:
         """Where the alias stands against the store (the service's updater gauges)."""
         version = self.registry.aliases.get(self.alias)
         consumed = self.consumed_seq(version) if version is not None else 0
-        last = self.store.count()["last_seq"]
+        last = self.store.last_seq
         return {
             "alias": self.alias,
             "version": version,
