@@ -39,6 +39,7 @@ LAYERS = {
     "online": 6,
     "testing": 6,
     "serving": 7,
+    "client": 7,
     "cli": 8,
     "__init__": 9,
 }

@@ -94,6 +94,22 @@ def test_ids_without_event_id_are_content_hashes(store_url: str) -> None:
         assert store.append(changed)["accepted"] == 1
 
 
+def test_events_without_id_or_timestamp_among_others_get_hash_and_arrival(store_url: str) -> None:
+    rows = [
+        {"event_id": "a", "user_id": 1, "item_id": 10, "value": 5.0, "timestamp": 100},
+        {"event_id": None, "user_id": 2, "item_id": 10, "value": 3.0, "timestamp": 200},
+        {"user_id": 1, "item_id": 11, "value": 4.0, "timestamp": 300},
+    ]
+    rows[2]["timestamp"] = None  # stamped on arrival; its derived id leaves the stamp out
+    with EventStore(store_url) as store:
+        assert store.append(rows, now=1000)["accepted"] == 3
+        assert store.append(rows, now=2000)["duplicates"] == 3
+        batch = store.read()
+    ids = batch.event_id.tolist()
+    assert ids[0] == "a" and ids[1].startswith("h") and ids[2].startswith("h")
+    assert batch.timestamp.tolist() == [100, 200, 1000]
+
+
 def test_integer_ids_round_trip_and_are_enforced(store_url: str) -> None:
     with EventStore(store_url) as store:
         store.append({"user_id": [196, 22], "item_id": [242, 377], "timestamp": [10, 20]})

@@ -10,6 +10,7 @@ from rectune.cli import compare, data, demo, evaluate, events, recommend, train
 from rectune.cli import finetune as finetune_cmd
 from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
+from rectune.cli import serve as serve_cmd
 from rectune.cli import update as update_cmd
 from rectune.cli import updater as updater_cmd
 from rectune.version import __version__
@@ -32,6 +33,7 @@ app.command("compare")(compare.compare)
 app.command("finetune")(finetune_cmd.finetune)
 app.command("update")(update_cmd.update)
 app.command("replay")(replay_cmd.replay)
+app.command("serve")(serve_cmd.serve)
 app.command("updater")(updater_cmd.updater)
 
 

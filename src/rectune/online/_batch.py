@@ -4,8 +4,9 @@
 one `EventColumns`: ids as strings (non-empty, no control characters, at most `MAX_ID_LENGTH`
 characters), finite float values and integer timestamps in seconds within `TIME_RANGE`. A bad
 event raises `DataError` naming its 0-based position (``row``) and field before anything is
-written. Events without an ``event_id`` get one derived from their content, so re-sending the
-same rows adds nothing.
+written. Events without an ``event_id`` (no column, or None in it) get one derived from their
+content, so re-sending the same rows adds nothing; events without a timestamp (no column, or
+None in it) are stamped with the arrival time, which their derived id leaves out.
 """
 
 from __future__ import annotations
@@ -139,11 +140,19 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
     stamps = _array(cols[mapping["timestamp"]]) if "timestamp" in mapping else None
     if stamps is not None and stamps.dtype.kind == "M":
         stamps = stamps.astype("datetime64[s]").astype(np.int64)
+    arrival = int(time.time()) if now is None else now
+    unstamped = np.zeros(n, dtype=bool)  # events whose timestamp is None: stamped on arrival
+    if stamps is not None and stamps.dtype == object:
+        unstamped = np.array([x is None for x in stamps.tolist()], dtype=bool)
+        if unstamped.all():
+            stamps = None
+        elif unstamped.any():
+            stamps = np.where(unstamped, arrival, stamps)
     uraw, iraw = _array(cols[names["user_id"]]), _array(cols[names["item_id"]])
     vals, ts = check_events(uraw, iraw, values, stamps, fields=names)
-    stamped = ts is not None
     if ts is None:
-        ts = np.full(n, int(time.time()) if now is None else now, dtype=np.int64)
+        unstamped[:] = True
+        ts = np.full(n, arrival, dtype=np.int64)
     outside = (ts < TIME_RANGE[0]) | (ts > TIME_RANGE[1])
     if outside.any():
         pos = int(np.argmax(outside))
@@ -154,14 +163,14 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
         )
     users, user_int = check_ids(uraw, names["user_id"])
     items, item_int = check_ids(iraw, names["item_id"])
-    if "event_id" in cols:
-        event_ids, _ = check_ids(_array(cols["event_id"]), "event_id")
-    else:
-        times = ts.tolist() if stamped else [None] * len(users)
-        event_ids = [
-            derive_event_id(u, i, v, t)
-            for u, i, v, t in zip(users, items, vals.tolist(), times, strict=True)
+    given = _array(cols["event_id"]).tolist() if "event_id" in cols else [None] * n
+    if any(x is None for x in given):  # events without an id get their content hash
+        times = [None if u else t for u, t in zip(unstamped.tolist(), ts.tolist(), strict=True)]
+        given = [
+            derive_event_id(u, i, v, t) if e is None else e
+            for e, u, i, v, t in zip(given, users, items, vals.tolist(), times, strict=True)
         ]
+    event_ids, _ = check_ids(np.asarray(given, dtype=object), "event_id")
     return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
 
 

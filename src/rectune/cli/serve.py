@@ -1,0 +1,64 @@
+"""``rectune serve``: the registry's champion over HTTP, events into the store, the updater.
+
+::
+
+    rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
+                  [--token-file FILE] [--workers N] [--no-update]
+                  [--every-events N] [--every-seconds T]
+
+The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
+needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
+the service refuses any ``--host`` but loopback. ``--workers N`` runs N processes sharing the
+registry and the store: one of them runs the updater, all follow its promotions. SIGTERM
+drains the requests in flight (10 s at most) and stops. A bad setting exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from rectune.cli._common import user_errors
+
+
+def serve(
+    registry: str = typer.Option(..., "--registry", help="Registry directory to serve."),
+    store: str | None = typer.Option(
+        None, "--store", help="Event store URL (default: sqlite:///REG/events.db)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8000, "--port", help="Port to bind.", min=0, max=65535),
+    token_file: str | None = typer.Option(
+        None, "--token-file", help="File holding the bearer token the write routes require."
+    ),
+    workers: int = typer.Option(1, "--workers", help="Server processes.", min=1),
+    no_update: bool = typer.Option(
+        False, "--no-update", help="Do not run the updater (serve and follow promotions only)."
+    ),
+    every_events: int = typer.Option(
+        1000, "--every-events", help="Updater: a cycle once this many events wait.", min=1
+    ),
+    every_seconds: float = typer.Option(
+        10.0, "--every-seconds", help="Updater: or once the oldest has waited this long."
+    ),
+) -> None:
+    """Serve recommendations and take events over HTTP (FastAPI + uvicorn)."""
+    from rectune.serving.server import preflight, run_server
+    from rectune.serving.settings import ServeSettings, default_store_url
+
+    with user_errors():
+        settings = ServeSettings.from_dict(
+            {
+                "registry": registry,
+                "store": store or default_store_url(registry),
+                "token_file": token_file,
+                "update": not no_update,
+                "every_events": every_events,
+                "every_seconds": every_seconds,
+            }
+        )
+        preflight(host, settings)
+        typer.echo(
+            f"serving {registry} ({settings.alias}) on http://{host}:{port}, store "
+            f"{settings.store}, {workers} worker(s), updater {'on' if settings.update else 'off'}"
+        )
+        run_server(settings, host=host, port=port, workers=workers, log_level="warning")

@@ -1,0 +1,71 @@
+"""``rectune serve`` as a process: its flags, refusals, and draining on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from rectune.cli.main import app
+from rectune.online import EventStore, Registry
+from tests.serving.conftest import TOKEN, events_of, start_process
+from tests.serving.test_live import _post_head, _raw, _status
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--host", "0.0.0.0", "--no-update"], "binds loopback only"),
+        (["--token-file", "/nonexistent/token", "--no-update"], "token file"),
+        (["--store", "mysql://x", "--no-update"], "store URL"),
+    ],
+)
+def test_refusals_are_one_line_and_exit_2(reg: Registry, extra: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--registry", str(reg.root), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_not_a_registry_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--registry", str(tmp_path), "--no-update"])
+    assert result.exit_code == 2 and "not a registry" in result.output
+
+
+def test_sigterm_lets_the_request_in_flight_finish(
+    reg: Registry, token_file: Path, arts: dict[str, Any]
+) -> None:
+    proc, url = start_process(
+        "--registry", str(reg.root), "--token-file", str(token_file), "--no-update"
+    )
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        events = events_of(arts["test"])[:20]
+        body = httpx.Request("POST", "/", json={"events": events}).content
+        s = _raw(port, _post_head("/v1/events", "Transfer-Encoding: chunked\r\n"))
+        s.sendall(b"%x\r\n%s\r\n" % (10, body[:10]))  # half a body: the request is in flight
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(httpx.TransportError):  # draining: no new connection is taken
+            httpx.get(url + "/livez", timeout=1.0)
+        assert proc.poll() is None  # still up: it waits for the request in flight
+        rest = body[10:]
+        s.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+        assert _status(s) == 200
+        s.close()
+        # uvicorn re-raises the signal once drained, so the process ends by SIGTERM.
+        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with EventStore(f"sqlite:///{reg.root / 'events.db'}") as store:
+        assert store.read().event_id.tolist() == [e["event_id"] for e in events]
+    assert TOKEN not in (proc.stdout.read() + proc.stderr.read())  # type: ignore[union-attr]
