@@ -96,7 +96,8 @@ class Updater:
         whole log, Gorse's policy).
     guard
         Promotion guard (default ``rmse<=+0.005`` for rating models, ``ndcg@10>=-0.01`` for
-        ranking ones), scored on the cycle's ``holdout`` fraction of newest events.
+        ranking ones), scored on the cycle's ``holdout`` fraction of newest events; ``"none"``
+        promotes every candidate that verifies (no accuracy check, as Gorse does).
     retrain_every_events
         Also retrain from scratch once this many events were consumed since the last retrain.
     base_data
@@ -147,7 +148,7 @@ class Updater:
         self.retrain_every_events, self.base_data = retrain_every_events, base_data
         self.keep_versions = keep_versions
         self._guard_text, self._metrics_text = guard, metrics
-        if guard is not None:
+        if guard is not None and guard != "none":
             parse_guard(guard)  # a bad guard fails now, not at the first promotion
         self.cycles: list[Cycle] = []
         self._model: Recommender | None = None
@@ -434,10 +435,13 @@ class Updater:
         assert cycle.version is not None
         rules: list[GuardRule] | None = None
         data = held if len(held) else None
-        if data is not None:
+        off = self._guard_text == "none"
+        if data is not None and not off:
             rules = parse_guard(self._guard_text or self._default_guard(model))
         try:
-            result = self.registry.promote(cycle.version, alias=self.alias, guard=rules, data=data)
+            result = self.registry.promote(
+                cycle.version, alias=self.alias, guard=rules, data=data, force=off
+            )
         except RectuneError as exc:
             cycle.reason = str(exc)
             self._refused_at = self.store.last_seq
