@@ -89,10 +89,23 @@ def test_refused_candidate_leaves_champion_and_next_cycle_restarts_from_it(world
     assert c1 is not None and not c1.promoted and "rmse" in c1.reason
     assert reg.aliases["champion"] == 1
     c2 = up.step(force=True)
-    assert c2.first_seq == c1.first_seq == 1  # the refused events are learned again, once
-    assert reg.resolve(c2.version).parent == 1
     refusals = [r for r in reg.audit() if r["action"] == "refuse"]
-    assert len(refusals) == 2 and refusals[0]["checks"][0]["candidate"] is not None
+    assert len(refusals) == 1 and refusals[0]["checks"][0]["candidate"] is not None
+    assert c2 is None  # refused on these events: no retry until new ones arrive
+    store = EventStore(up.store.url)
+    store.append([{"user_id": 1, "item_id": 1, "value": 4.0, "timestamp": 2_000_000_000}])
+    c3 = up.step(force=True)
+    assert c3 is not None and not c3.promoted and c3.first_seq == 1  # relearned once, from v1
+    assert reg.resolve(c3.version).parent == 1
+    assert len(up.run_once()) <= 1  # stops at a refusal instead of looping
+    up.close()
+
+
+def test_guard_none_promotes_every_verified_candidate(world, tmp_path) -> None:
+    reg, _store, up = _fresh(world, tmp_path, every_events=100, guard="none")
+    cycles = up.run_once()
+    assert cycles and all(c.promoted for c in cycles)
+    assert all(r["forced"] for r in reg.audit()[1:])
     up.close()
 
 

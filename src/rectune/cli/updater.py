@@ -29,7 +29,9 @@ def updater(
         None, "--strategy", help="Fine-tuning strategy (policy finetune), e.g. 'l2sp=0.1'."
     ),
     guard: str | None = typer.Option(
-        None, "--guard", help="Promotion guard, e.g. 'rmse<=+0.005' (default: that or ndcg)."
+        None,
+        "--guard",
+        help="Guard, e.g. 'rmse<=+0.005' (default: that or ndcg); 'none': no check.",
     ),
     once: bool = typer.Option(False, "--once", help="Catch up with the store, then exit."),
     alias: str = typer.Option("champion", "--alias", help="The alias kept fresh."),

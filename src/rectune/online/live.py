@@ -96,7 +96,8 @@ class Updater:
         whole log, Gorse's policy).
     guard
         Promotion guard (default ``rmse<=+0.005`` for rating models, ``ndcg@10>=-0.01`` for
-        ranking ones), scored on the cycle's ``holdout`` fraction of newest events.
+        ranking ones), scored on the cycle's ``holdout`` fraction of newest events; ``"none"``
+        promotes every candidate that verifies (no accuracy check, as Gorse does).
     retrain_every_events
         Also retrain from scratch once this many events were consumed since the last retrain.
     base_data
@@ -147,13 +148,15 @@ class Updater:
         self.retrain_every_events, self.base_data = retrain_every_events, base_data
         self.keep_versions = keep_versions
         self._guard_text, self._metrics_text = guard, metrics
-        if guard is not None:
+        if guard is not None and guard != "none":
             parse_guard(guard)  # a bad guard fails now, not at the first promotion
         self.cycles: list[Cycle] = []
         self._model: Recommender | None = None
         self._version: int | None = None
         self._waiting_since: float | None = None
         self._since_retrain = 0
+        self._refused_at: int | None = None
+        self._retrain_events = 0
         self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ the loop
@@ -169,13 +172,17 @@ class Updater:
                 stop.wait(min(0.05, self.every_seconds / 4))
 
     def run_once(self) -> list[Cycle]:
-        """Catch up: run cycles (due or not) until the champion holds every stored event."""
+        """Catch up: run cycles (due or not) until the champion holds every stored event, or
+        until the guard refuses a candidate (retrying on the same events would be refused
+        again; `status` then shows the lag)."""
         out = []
         while True:
             cycle = self.step(force=True)
             if cycle is None:
                 return out
             out.append(cycle)
+            if not cycle.promoted:
+                return out
 
     def step(self, *, force: bool = False) -> Cycle | None:
         """One cycle if one is due (``force``: if anything waits at all); else None."""
@@ -187,6 +194,8 @@ class Updater:
         if pending <= 0:
             self._waiting_since = None
             return None
+        if self._refused_at is not None and last <= self._refused_at:
+            return None  # refused on these very events: wait for new ones
         now = time.monotonic()
         if self._waiting_since is None:
             self._waiting_since = now
@@ -384,6 +393,7 @@ class Updater:
         log = self.store.read(0, None)
         keep = log.seq <= cut
         sub = EventBatch(*(getattr(log, f)[keep] for f in _BATCH_FIELDS))
+        self._retrain_events = len(sub)
         data = sub.to_interactions(kind=champion.data_kind_)
         if self.base_data is not None:
             data = self.base_data.concat(data) if len(data) else self.base_data
@@ -393,7 +403,7 @@ class Updater:
     # ------------------------------------------------------------------ registry
     def _publish(self, model: Recommender, base: int, consumed: int, cycle: Cycle) -> int:
         first = 1 if cycle.policy == "retrain" else consumed + 1
-        count = self._count_events(first, cycle.last_seq) if cycle.policy == "retrain" else None
+        count = self._retrain_events if cycle.policy == "retrain" else None
         events = events_range(first, cycle.last_seq, cycle.events if count is None else count)
         metrics = {
             "prequential": cycle.prequential,
@@ -425,15 +435,20 @@ class Updater:
         assert cycle.version is not None
         rules: list[GuardRule] | None = None
         data = held if len(held) else None
-        if data is not None:
+        off = self._guard_text == "none"
+        if data is not None and not off:
             rules = parse_guard(self._guard_text or self._default_guard(model))
         try:
-            result = self.registry.promote(cycle.version, alias=self.alias, guard=rules, data=data)
+            result = self.registry.promote(
+                cycle.version, alias=self.alias, guard=rules, data=data, force=off
+            )
         except RectuneError as exc:
             cycle.reason = str(exc)
+            self._refused_at = self.store.last_seq
             return
         cycle.promoted = result.accepted
         cycle.reason = result.reason
+        self._refused_at = None if result.accepted else self.store.last_seq
         if result.accepted:
             self._model, self._version = model, cycle.version
 

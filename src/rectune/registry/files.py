@@ -100,6 +100,8 @@ class RegistryFiles:
             )
         self.state: dict[str, Any] = empty_state()
         self.audit: list[dict[str, Any]] = []
+        self._seen: tuple[tuple[int, int, int] | None, ...] = ()
+        self._audit_read: tuple[int | None, int, tuple[dict[str, Any], ...]] = (None, 0, ())
         self.versions: dict[int, VersionInfo] = {}
         with self.locked():
             self.reload()
@@ -156,7 +158,15 @@ class RegistryFiles:
             os.close(fd)  # closing releases the lock
 
     def reload(self) -> None:
-        """Read the state from disk, repairing what an interrupted change left (call locked)."""
+        """Read the state from disk, repairing what an interrupted change left (call locked).
+
+        Cheap when nothing changed (the files' inode, size and mtime match the last read):
+        versions are immutable, so only new version directories are read, and the audit log
+        is parsed from where the last read ended when it only grew.
+        """
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
         remove_temporaries(self.versions_dir)
         remove_temporaries(self.root)
         try:
@@ -169,22 +179,44 @@ class RegistryFiles:
         for n in state["deleted"]:  # finish an interrupted gc
             _remove_version_dir(self.versions_dir, n)
         self.audit = self._recover_audit()
-        self.versions = {}
-        for entry in self.versions_dir.iterdir():
-            if entry.name.isdecimal() and entry.is_dir():
-                n = int(entry.name)
-                self.versions[n] = _read_version(entry, n)
-        self.versions = dict(sorted(self.versions.items()))
+        present = {
+            int(e.name) for e in self.versions_dir.iterdir() if e.name.isdecimal() and e.is_dir()
+        }
+        known = {n: v for n, v in self.versions.items() if n in present and not v.error}
+        for n in present - set(known):
+            known[n] = _read_version(self.versions_dir / str(n), n)
+        self.versions = dict(sorted(known.items()))
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        """(inode, size, mtime) of the files a change touches: equal stamps, nothing changed."""
+        out = []
+        for path in (self.state_path, self.audit_path, self.versions_dir, self.root):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                out.append(None)
+                continue
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def _recover_audit(self) -> list[dict[str, Any]]:
         """The audit records, after dropping a torn last line and re-appending a committed
         record that the log lacks (the state's ``last_audit``)."""
         path = self.audit_path
-        data = path.read_bytes() if path.exists() else b""
+        start, records, data = 0, [], b""
+        ino = None
+        if path.exists():
+            with path.open("rb") as fh:
+                ino = os.fstat(fh.fileno()).st_ino
+                prev_ino, prev_end, prev_records = self._audit_read
+                if ino == prev_ino and prev_end <= os.fstat(fh.fileno()).st_size:
+                    start, records = prev_end, list(prev_records)  # the log only grew
+                    fh.seek(start)
+                data = fh.read()
         lines = data.split(b"\n")
         torn = lines[-1] != b""
-        records = []
-        for k, raw in enumerate(lines[:-1], start=1):
+        for k, raw in enumerate(lines[:-1], start=len(records) + 1):
             try:
                 rec = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -192,6 +224,8 @@ class RegistryFiles:
             if not isinstance(rec, dict) or rec.get("seq") != k:
                 raise RegistryError(f"{path}: line {k} is not audit record {k}")
             records.append(rec)
+        end = start + len(data) - len(lines[-1])
+        self._audit_read = (ino, end, tuple(records)) if not torn else (None, 0, ())
         committed, last = self.state["audit_seq"], self.state["last_audit"]
         missing = committed == len(records) + 1 and isinstance(last, dict)
         if missing:

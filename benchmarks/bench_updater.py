@@ -1,0 +1,217 @@
+"""The updater under load, and the accuracy of staying fresh (issue 8).
+
+``lag``: a model fitted on the first half of a time-ordered dataset is the champion; a thread
+ingests the second half into an SQLite store (FULL durability) at a fixed rate in batches of
+50 while ``rectune updater`` runs as a child process. Reported: the ingest rate reached, the
+updater's lag (store sequence minus the champion's consumed sequence, sampled at every cycle),
+the time from an event's durable commit (its batch's ack) to the promotion of a version that
+holds it (p50, p95, max), and the updater's CPU (rusage of the child).
+
+``fresh``: the second half is stored at once and replayed through `Updater.run_once` in
+cycles of K events: the prequential accuracy (each event scored by the champion before it is
+learned, pooled over the stream) of (a) never updating, (b) Gorse's policy, a full retrain on
+everything every K events, and (c) rectune's continuous update (``partial``), with the CPU each
+spent (process time of the whole replay, all threads: learning, writing versions, guard).
+
+    PYTHONPATH=src python benchmarks/bench_updater.py lag --data ml-100k --rates 1000,2000
+    PYTHONPATH=src python benchmarks/bench_updater.py fresh --data ml-100k,ml-latest-small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rectune.data.loaders import default_data_dir, load
+from rectune.evaluation.metric_names import parse_metrics
+from rectune.models import create_model
+from rectune.online import EventStore, Registry, Updater
+from rectune.online.stream import score_chunk
+
+BATCH = 50
+
+
+def halves(name: str):  # type: ignore[no-untyped-def]
+    data = load(default_data_dir() / name)
+    order = np.argsort(data.timestamps, kind="stable")
+    n0 = len(order) // 2
+    return data.subset(order[:n0]), data.subset(order[n0:])
+
+
+def columns(data, lo: int, hi: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "event_id": [f"e{k}" for k in range(lo, hi)],
+        "user_id": data.user_ids[lo:hi],
+        "item_id": data.item_ids[lo:hi],
+        "value": data.values[lo:hi],
+        "timestamp": data.timestamps[lo:hi],
+    }
+
+
+def world(root: Path, name: str, model: str, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    base, stream = halves(name)
+    create_model(model, **params).fit(base).save(root / "base")
+    reg = Registry.init(root / "reg", root / "base")
+    return base, stream, reg, f"sqlite:///{root / 'events.db'}"
+
+
+# ---------------------------------------------------------------------------------- lag
+def ingest(url: str, stream, rate: float, seconds: float, acks: list) -> None:  # type: ignore[no-untyped-def]
+    store = EventStore(url)
+    t0 = time.perf_counter()
+    k = 0
+    while k * BATCH < len(stream) and time.perf_counter() - t0 < seconds:
+        due = t0 + k * BATCH / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        res = store.append(columns(stream, k * BATCH, min((k + 1) * BATCH, len(stream))))
+        acks.append((res["last_seq"], time.time()))
+        k += 1
+    store.close()
+
+
+def run_lag(name: str, rate: float, seconds: float, every_events: int, every_seconds: float):  # type: ignore[no-untyped-def]
+    root = Path(tempfile.mkdtemp(prefix="bench-updater-"))
+    _, stream, reg, url = world(root, name, "svd", {})
+    EventStore(url).close()
+    cmd = [
+        sys.executable, "-m", "rectune.cli.main", "updater", "--registry", str(reg.root),
+        "--store", url, "--every-events", str(every_events), "--every-seconds",
+        str(every_seconds), "--json",
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # the child's start-up (imports, model load) is not part of the lag
+    acks: list[tuple[int, float]] = []
+    t0 = time.time()
+    ingest(url, stream, rate, seconds, acks)
+    elapsed = time.time() - t0
+    time.sleep(max(5.0, 3 * every_seconds))  # let the updater finish what was sent
+    child.terminate()
+    out, _ = child.communicate(timeout=60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cycles = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    promoted = [(c["last_seq"], c["finished_at"]) for c in cycles if c["promoted"]]
+    latencies, unpromoted = [], 0
+    for seq, at in acks:
+        done = [t for s, t in promoted if s >= seq]
+        if done:
+            latencies.append(min(done) - at)
+        else:
+            unpromoted += 1
+    lags = []
+    for c in cycles:
+        stored = max([s for s, t in acks if t <= c["finished_at"]] or [0])
+        lags.append(max(0, stored - c["last_seq"]))
+    events = acks[-1][0] if acks else 0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lat = np.array(latencies) if latencies else np.array([math.nan])
+    return {
+        "data": name,
+        "target_rate": rate,
+        "ingest_rate": round(events / elapsed, 1),
+        "events": events,
+        "cycles": len(cycles),
+        "promoted": len(promoted),
+        "commit_to_promotion_p50_s": round(float(np.percentile(lat, 50)), 3),
+        "commit_to_promotion_p95_s": round(float(np.percentile(lat, 95)), 3),
+        "commit_to_promotion_max_s": round(float(lat.max()), 3),
+        "unpromoted_batches": unpromoted,
+        "lag_mean_events": round(float(np.mean(lags)), 1) if lags else None,
+        "lag_max_events": int(max(lags)) if lags else None,
+        "cycle_seconds_median": round(float(np.median([c["seconds"] for c in cycles])), 3)
+        if cycles
+        else None,
+        "updater_cpu_seconds": round(cpu, 2),
+        "updater_cpu_share": round(cpu / (elapsed + max(5.0, 3 * every_seconds) + 3.0), 3),
+    }
+
+
+# ---------------------------------------------------------------------------------- fresh
+def pooled(cycles, metric: str) -> float:  # type: ignore[no-untyped-def]
+    n = np.array([c.prequential.get("n", 0) for c in cycles if c.prequential])
+    v = np.array([c.prequential[metric] for c in cycles if c.prequential])
+    if metric in ("rmse",):
+        return float(np.sqrt(np.sum(n * v**2) / n.sum()))
+    return float(np.sum(n * v) / n.sum())
+
+
+def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], **kw: Any):  # type: ignore[no-untyped-def]
+    root = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
+    base, stream, reg, url = world(root, name, model, params)
+    store = EventStore(url)
+    store.append(columns(stream, 0, len(stream)))
+    up = Updater(reg, store, policy=policy, max_batch=k, every_events=k, base_data=base, **kw)
+    c0, t0 = time.process_time(), time.perf_counter()
+    cycles = up.run_once()
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    up.close()
+    metric = "rmse"
+    return {
+        "data": name,
+        "policy": policy,
+        "every_events": k,
+        "cycles": len(cycles),
+        "promoted": sum(c.promoted for c in cycles),
+        metric: round(pooled(cycles, metric), 5),
+        "events_scored": int(sum(c.prequential.get("n", 0) for c in cycles if c.prequential)),
+        "cpu_seconds": round(cpu, 2),
+        "learn_seconds": round(sum(c.stages.get("learn", 0.0) for c in cycles), 2),
+        "wall_seconds": round(wall, 2),
+    }
+
+
+def never(name: str, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    base, stream = halves(name)
+    m = create_model(model, **params).fit(base)
+    res = score_chunk(m, stream, parse_metrics(["rmse"]))
+    return {"data": name, "policy": "never", "rmse": round(res.metrics["rmse"], 5),
+            "events_scored": len(stream), "cpu_seconds": 0.0}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["lag", "fresh"])
+    ap.add_argument("--data", default="ml-100k")
+    ap.add_argument("--rates", default="1000,2000")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--every-events", type=int, default=1000)
+    ap.add_argument("--every-seconds", type=float, default=1.0)
+    ap.add_argument("--k", type=int, default=2000, help="fresh: events per cycle / retrain")
+    ap.add_argument("--model", default="svd")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rows = []
+    for name in args.data.split(","):
+        if args.what == "lag":
+            for rate in args.rates.split(","):
+                row = run_lag(
+                    name, float(rate), args.seconds, args.every_events, args.every_seconds
+                )
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        else:
+            rows.append(never(name, args.model, {}))
+            print(json.dumps(rows[-1]), flush=True)
+            for policy in ("retrain", "partial"):
+                rows.append(replay(name, policy, args.k, args.model, {}))
+                print(json.dumps(rows[-1]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
