@@ -7,9 +7,10 @@ updater's lag (store sequence minus the champion's consumed sequence, sampled at
 the time from an event's durable commit (its batch's ack) to the promotion of a version that
 holds it (p50, p95, max), and the updater's CPU (rusage of the child).
 
-``fresh``: the second half is stored at once and replayed through `Updater.run_once` in
+``fresh``: the second half is replayed through `Updater.run_once` in
 cycles of K events: the prequential accuracy (each event scored by the champion before it is
-learned, pooled over the stream) of (a) never updating, (b) Gorse's policy, a full retrain on
+learned, pooled over the stream; the stream is appended K events at a time and the updater
+catches up after each append) of (a) never updating, (b) Gorse's policy, a full retrain on
 everything every K events, and (c) rectune's continuous update (``partial``), with the CPU each
 spent (process time of the whole replay, all threads: learning, writing versions, guard).
 
@@ -152,11 +153,13 @@ def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], *
     root = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
     base, stream, reg, url = world(root, name, model, params)
     store = EventStore(url)
-    store.append(columns(stream, 0, len(stream)))
     up = Updater(reg, store, policy=policy, max_batch=k, every_events=k, base_data=base, **kw)
-    c0, t0 = time.process_time(), time.perf_counter()
-    cycles = up.run_once()
-    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    cycles, cpu, wall = [], 0.0, 0.0
+    for lo in range(0, len(stream), k):  # the stream arrives K events at a time
+        store.append(columns(stream, lo, min(lo + k, len(stream))))
+        c0, t0 = time.process_time(), time.perf_counter()
+        cycles += up.run_once()
+        cpu, wall = cpu + time.process_time() - c0, wall + time.perf_counter() - t0
     up.close()
     metric = "rmse"
     return {
@@ -169,6 +172,10 @@ def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], *
         "events_scored": int(sum(c.prequential.get("n", 0) for c in cycles if c.prequential)),
         "cpu_seconds": round(cpu, 2),
         "learn_seconds": round(sum(c.stages.get("learn", 0.0) for c in cycles), 2),
+        "stage_seconds": {
+            s: round(sum(c.stages.get(s, 0.0) for c in cycles), 3)
+            for s in ("read", "score", "learn", "publish", "promote")
+        },
         "wall_seconds": round(wall, 2),
     }
 

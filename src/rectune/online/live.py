@@ -417,14 +417,17 @@ class Updater:
         }
         tmp = Path(tempfile.mkdtemp(prefix=".updater-", dir=self.registry.root))
         try:
+            info = self.registry.resolve(base)
             save_model(
                 model,
                 tmp / "model",
                 metrics=metrics,
-                parent=self.registry.resolve(base).path,
+                parent={"id": info.artifact_id, "path": str(info.path), "checksum": info.checksum},
                 strategy={"method": cycle.policy, "events": cycle.events},
             )
-            return self.registry.add(tmp / "model", parent=base, events=events, metrics=metrics)
+            return self.registry.add(
+                tmp / "model", parent=base, events=events, metrics=metrics, move=True
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -209,8 +209,9 @@ class Registry:
 
         ``parent`` is a version number, None, or ``"auto"``: the version whose artifact the
         artifact's lineage names as its parent, if there is one. ``events`` is the consumed
-        range (``(first_seq, last_seq)`` or a dict with ``count``). ``move`` deletes the source
-        once the version is published. The copy's checksums are verified.
+        range (``(first_seq, last_seq)`` or a dict with ``count``). ``move`` moves the source
+        in (one rename on the registry's file system, else a copy and a deletion); the
+        checksums are verified where the version is assembled.
         """
         if isinstance(events, tuple):
             events = events_range(*events)
@@ -225,7 +226,7 @@ class Registry:
             info = self._io(
                 "add a version to",
                 lambda: self.files.add_version(
-                    artifact, parent=parent, events=events, metrics=metrics
+                    artifact, parent=parent, events=events, metrics=metrics, move=move
                 ),
             )
         if move:

@@ -56,7 +56,7 @@ def save_model(
     path: str | os.PathLike[str],
     *,
     metrics: dict[str, Any] | None = None,
-    parent: str | os.PathLike[str] | None = None,
+    parent: str | os.PathLike[str] | dict[str, Any] | None = None,
     strategy: dict[str, Any] | None = None,
     overwrite: bool = True,
 ) -> str:
@@ -142,9 +142,13 @@ def save_model(
 
 
 def _parent_record(
-    parent: str | os.PathLike[str] | None, recorded: dict[str, Any] | None
+    parent: str | os.PathLike[str] | dict[str, Any] | None, recorded: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """Lineage of the parent: an explicit path, else what a fine-tune recorded in the model."""
+    """Lineage of the parent: an explicit path (its manifest verified) or record (``id``,
+    ``path``, ``checksum``: a registry version, verified when it was added), else what a
+    fine-tune recorded in the model."""
+    if isinstance(parent, dict):
+        return {k: parent[k] for k in ("id", "path", "checksum")}
     if parent is None and recorded and recorded.get("path"):
         parent = recorded["path"]
     if parent is not None:

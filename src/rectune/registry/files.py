@@ -81,6 +81,8 @@ class VersionInfo:
     """``{"first_seq", "last_seq", "count"}`` of the events it consumed, or None."""
     metrics: dict[str, Any] = field(default_factory=dict)
     artifact_id: str | None = None
+    checksum: str | None = None
+    """The artifact's manifest checksum, as verified when the version was added."""
     error: str | None = None
     """Why ``version.json`` cannot be read (the version is then never promoted)."""
 
@@ -260,13 +262,18 @@ class RegistryFiles:
         parent: int | None,
         events: dict[str, int] | None,
         metrics: dict[str, Any] | None,
+        move: bool = False,
     ) -> VersionInfo:
-        """Copy ``artifact`` in as the next version (call locked; one rename publishes it)."""
+        """Copy ``artifact`` in as the next version (call locked; one rename publishes it).
+
+        ``move``: rename the artifact in instead of copying it when it is on the registry's
+        file system (the source is then gone, also if the version is not published).
+        """
         n = self.next_version()
         final = self.versions_dir / str(n)
         tmp = self.versions_dir / f"{TMP_PREFIX}{n}.{uuid.uuid4().hex[:8]}"
         try:
-            _assemble_version(tmp, artifact, n, parent, events, metrics)
+            _assemble_version(tmp, artifact, n, parent, events, metrics, move=move)
             publish_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -302,11 +309,22 @@ def _assemble_version(
     parent: int | None,
     events: dict[str, int] | None,
     metrics: dict[str, Any] | None,
+    *,
+    move: bool = False,
 ) -> None:
-    """Copy an artifact to ``tmp``, check the copy's checksums, and add ``version.json``."""
+    """Copy (or move) an artifact to ``tmp``, check its checksums there, add ``version.json``."""
     src = Path(artifact)
-    read_manifest(src)  # refuse a broken artifact before copying anything
-    copy_tree(src, tmp)
+    moved = False
+    if move:
+        try:
+            os.rename(src, tmp)
+            fsync_dir(tmp)
+            moved = True
+        except OSError:  # another file system: copy
+            moved = False
+    if not moved:
+        read_manifest(src)  # refuse a broken artifact before copying anything
+        copy_tree(src, tmp)
     manifest = read_manifest(tmp)  # the copy, as it is on disk
     if metrics is None:
         saved = read_json(tmp, "metrics.json")
@@ -339,6 +357,7 @@ def _read_version(path: Path, n: int) -> VersionInfo:
         events=meta.get("events"),
         metrics=dict(meta.get("metrics") or {}),
         artifact_id=art.get("id"),
+        checksum=art.get("checksum"),
     )
 
 
