@@ -11,7 +11,9 @@ holds it (p50, p95, max), and the updater's CPU (rusage of the child).
 cycles of K events: the prequential accuracy (each event scored by the champion before it is
 learned, pooled over the stream; the stream is appended K events at a time and the updater
 catches up after each append) of (a) never updating, (b) Gorse's policy, a full retrain on
-everything every K events, and (c) rectune's continuous update (``partial``), with the CPU each
+everything every K events, promoted unchecked (``guard="none"``; also through the default
+guard), and (c) rectune's continuous update (``partial``), unchecked and through the default
+guard, with the CPU each
 spent (process time of the whole replay, all threads: learning, writing versions, guard).
 
     PYTHONPATH=src python benchmarks/bench_updater.py lag --data ml-100k --rates 1000,2000
@@ -213,8 +215,15 @@ def main() -> None:
         else:
             rows.append(never(name, args.model, {}))
             print(json.dumps(rows[-1]), flush=True)
-            for policy in ("retrain", "partial"):
-                rows.append(replay(name, policy, args.k, args.model, {}))
+            variants = (
+                ("retrain", "none"),
+                ("retrain", None),
+                ("partial", "none"),
+                ("partial", None),
+            )
+            for policy, guard in variants:
+                rows.append(replay(name, policy, args.k, args.model, {}, guard=guard))
+                rows[-1]["guard"] = guard or "default"
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -5,6 +5,12 @@
     rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
                   [--token-file FILE] [--workers N] [--no-update]
                   [--every-events N] [--every-seconds T]
+    rectune serve --demo [--data DIR] [--demo-seconds 40] [--keep-serving]
+
+``--demo`` runs the whole life on the embedded default (`rectune.serving.demo`): it trains
+SVD, makes a registry (in ``--registry`` or a temporary directory), serves it on SQLite on
+loopback with the updater on, streams the newer events in over HTTP and prints the dashboard
+URL and every promotion.
 
 The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
 needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
@@ -21,7 +27,9 @@ from rectune.cli._common import user_errors
 
 
 def serve(
-    registry: str = typer.Option(..., "--registry", help="Registry directory to serve."),
+    registry: str | None = typer.Option(
+        None, "--registry", help="Registry directory to serve (--demo: where to make one)."
+    ),
     store: str | None = typer.Option(
         None, "--store", help="Event store URL (default: sqlite:///REG/events.db)."
     ),
@@ -40,12 +48,29 @@ def serve(
     every_seconds: float = typer.Option(
         10.0, "--every-seconds", help="Updater: or once the oldest has waited this long."
     ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Train, serve on SQLite, stream events in, show the updates."
+    ),
+    data: str | None = typer.Option(
+        None, "--data", help="--demo: a MovieLens directory instead of synthetic data."
+    ),
+    demo_seconds: float = typer.Option(40.0, "--demo-seconds", help="--demo: stream this long."),
+    keep_serving: bool = typer.Option(
+        False, "--keep-serving", help="--demo: keep serving after the stream (Ctrl-C stops)."
+    ),
 ) -> None:
     """Serve recommendations and take events over HTTP (FastAPI + uvicorn)."""
     from rectune.serving.server import preflight, run_server
     from rectune.serving.settings import ServeSettings, default_store_url
 
+    if demo:
+        _demo(registry, data, demo_seconds, port if port != 8000 else 0, keep_serving)
+        return
     with user_errors():
+        if registry is None:
+            from rectune.errors import ConfigError
+
+            raise ConfigError("--registry REG is required (or --demo)")
         settings = ServeSettings.from_dict(
             {
                 "registry": registry,
@@ -62,3 +87,20 @@ def serve(
             f"{settings.store}, {workers} worker(s), updater {'on' if settings.update else 'off'}"
         )
         run_server(settings, host=host, port=port, workers=workers, log_level="warning")
+
+
+def _demo(registry: str | None, data: str | None, seconds: float, port: int, keep: bool) -> None:
+    import tempfile
+
+    from rectune.cli._common import load_data
+    from rectune.serving.demo import run_demo
+
+    with user_errors():
+        if data:
+            dataset = load_data(data)
+        else:
+            from rectune.data.synthetic import generate
+
+            dataset = generate(seed=0)
+        root = registry or tempfile.mkdtemp(prefix="rectune-demo-")
+        run_demo(root, dataset, seconds=seconds, port=port, keep_serving=keep, say=typer.echo)

@@ -81,14 +81,22 @@ class UpdaterThread:
             if store is not None:
                 store.close()
 
+    def _failed_cycle(self, exc: Exception, backoff: float) -> None:
+        """Record why a cycle failed (shown by /v1/models) and wait before the next try."""
+        self.state, self.error = "retrying", f"{type(exc).__name__}: {exc}"
+        logger.exception("an updater cycle failed; retrying in %.0fs", backoff)
+        self._stop.wait(backoff)
+
     def _loop(self, updater: Updater) -> None:
-        refreshed = 0.0
+        refreshed, backoff = 0.0, 1.0
         while not self._stop.is_set():
             try:
                 cycle = updater.step()
             except RegistryError as exc:
                 if "another updater" not in str(exc):
-                    raise
+                    self._failed_cycle(exc, backoff)
+                    backoff = min(backoff * 2, 60.0)
+                    continue
                 if self.state != "following":
                     logger.info(
                         "another process updates %s; this one serves", self.settings.registry
@@ -96,7 +104,11 @@ class UpdaterThread:
                 self.state = "following"
                 self._stop.wait(FOLLOW_RETRY_SECONDS)
                 continue
-            self.state = "updating"
+            except Exception as exc:  # a failed cycle wrote nothing visible: retry later
+                self._failed_cycle(exc, backoff)
+                backoff = min(backoff * 2, 60.0)
+                continue
+            self.state, self.error, backoff = "updating", None, 1.0
             now = time.monotonic()
             if cycle is not None or now - refreshed >= STATUS_SECONDS:
                 self._status = updater.status()
