@@ -180,9 +180,9 @@ _THEMES = (
 )
 
 
-def _catalogue(ids: np.ndarray, start: int = 0) -> tuple[pd.Series, pd.DataFrame]:
-    """Text and features of items, the theme alternating with the position (``start`` on)."""
-    theme = (np.arange(len(ids)) + start) % 2
+def _catalogue(ids: np.ndarray) -> tuple[pd.Series, pd.DataFrame]:
+    """Text and features of items, the theme alternating with the position."""
+    theme = np.arange(len(ids)) % 2
     text = [
         f"{_THEMES[t][k % 5]} {_THEMES[t][(k + 2) % 5]} {_THEMES[t][5]}"
         for k, t in enumerate(theme)
@@ -202,15 +202,16 @@ def check_add_items(make_model: ModelFactory, data: Interactions) -> None:
     parent = make_model().fit(warm)
     honoured = parent.honoured_settings("add_items")
     assert honoured and honoured <= ITEM_ROW_STARTS, f"{parent.name} declares {set(honoured)}"
-    new = np.array(["new-a", "new-b"], dtype=object) if known_ids.dtype == object else None
-    new = new if new is not None else np.array([known_ids.max() + 1000, known_ids.max() + 2000])
+    if known_ids.dtype == object:
+        new = np.array(["new-a", "new-b"], dtype=object)
+    else:
+        new = np.array([known_ids.max() + 1000, known_ids.max() + 2000])
     new_text, new_feats = _catalogue(new)
     all_text, all_feats = pd.concat([text, new_text]), pd.concat([feats, new_feats])
     users = np.unique(data.user_ids)[:5]
     checked_round_trip = False
-    for token in sorted(ITEM_ROW_STARTS, key=["new_ids=text", "new_ids=features",
-                                              "new_ids=mean", "new_ids=zeros"].index):  # fmt: skip
-        method = token.split("=")[1]
+    for method in ("text", "features", "mean", "zeros"):  # every start of ITEM_ROW_STARTS
+        token = f"new_ids={method}"
         model = copy.deepcopy(parent)
         n_items = len(model.item_map_)
         add = partial(
@@ -260,8 +261,8 @@ def _check_round_trip_and_events(model: Recommender, users: np.ndarray, new: np.
     pairs = (np.repeat(users, 2), np.tile(new, len(users)))
     np.testing.assert_allclose(loaded.predict(*pairs), model.predict(*pairs), rtol=1e-6, atol=1e-6)
     value = 5.0 if model.data_kind_ == "rating" else 1.0
-    events = Interactions.from_raw(users[:2], new[:1].repeat(2), [value, value],
-                                   kind=model.data_kind_)  # type: ignore[arg-type]  # fmt: skip
+    kind = model.data_kind_
+    events = Interactions.from_raw(users[:2], new[:1].repeat(2), [value] * 2, kind=kind)  # type: ignore[arg-type]
     loaded.partial_fit(events)
     assert len(loaded.item_map_) == len(model.item_map_)
     assert loaded.seen_[

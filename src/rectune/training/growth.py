@@ -249,7 +249,7 @@ def check_item_sources(
         if not have.all():
             raise ConfigError(
                 f"add_items(new_ids='text'): {int((~have).sum())} of {len(ids)} new item(s) "
-                f"have no text (first: {ids[~have][0]!r}); give each a text or pick new_ids="
+                f"have no text (first: {_first(ids[~have])!r}); give each a text or pick new_ids="
                 "features/mean/zeros"
             )
         n_known = int(_has_text(text, known).sum())
@@ -266,7 +266,7 @@ def check_item_sources(
         if len(lacking):
             raise ConfigError(
                 f"add_items(new_ids='features'): {len(lacking)} new item(s) have no row in "
-                f"item_features (first: {lacking[0]!r})"
+                f"item_features (first: {_first(lacking)!r})"
             )
         n_known = int(np.isin(known, np.asarray(features.index)).sum())
         if n_known < 2:
@@ -313,4 +313,9 @@ def _feature_frame(item_features: pd.DataFrame | None) -> pd.DataFrame | None:
 def _check_unique(index: pd.Index, what: str) -> None:
     dup = index[index.duplicated()]
     if len(dup):
-        raise DataError(f"{what} lists item {dup[0]!r} more than once", field="item_id")
+        raise DataError(f"{what} lists item {_first(dup)!r} more than once", field="item_id")
+
+
+def _first(values: np.ndarray | pd.Index) -> Any:
+    """The first value as a plain Python scalar (readable in messages)."""
+    return np.asarray(values)[:1].tolist()[0]

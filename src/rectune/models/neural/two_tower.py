@@ -339,7 +339,7 @@ class TwoTower(TorchRecommender):
             raise ConfigError(
                 f"two-tower encodes item features ({', '.join(cols[:4])}) in its item tower: "
                 f"add_items needs item_features for every new item ({len(lacking)} lack them, "
-                f"first: {lacking[0]!r})"
+                f"first: {lacking[:1].tolist()[0]!r})"
             )
 
     # ------------------------------------------------------------------ state
