@@ -257,7 +257,7 @@ def check_item_sources(
             raise ConfigError(
                 f"{name}: new_ids='text' maps text to rows by a ridge fitted on the known "
                 f"items, but the item text covers {n_known} of the {len(known)} known items "
-                "(at least 2 needed): pass the known items' text too (the whole catalogue)"
+                "(at least 2 needed): pass the known items' text too"
             )
     if method == "features":
         if features is None:
