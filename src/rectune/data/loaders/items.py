@@ -255,7 +255,7 @@ def _feature_columns(frame: pd.DataFrame, rows: Rows, ids: np.ndarray, file: str
         if (numbers.notna() == given).all():
             out[col] = numbers.astype(float).to_numpy()
         else:
-            out[col] = pd.Categorical([None if v is None else str(v) for v in values])
+            out[col] = pd.Categorical([None if pd.isna(v) else str(v) for v in values])
     return pd.DataFrame(out, index=pd.Index(ids, name="item_id"))
 
 
