@@ -227,3 +227,12 @@ def test_ridge_map_chooses_the_penalty_of_wide_targets_on_a_subsample() -> None:
     pick = np.linspace(0, 699, LOO_OUTPUTS).round().astype(np.int64)
     assert wide.reg_ == RidgeMap().fit(x, y[:, pick]).reg_
     np.testing.assert_allclose(wide.predict(x[:3]), RidgeMap(wide.reg_).fit(x, y).predict(x[:3]))
+
+
+def test_string_ids_match_side_data_keyed_by_numbers() -> None:
+    """A model with string ids reads item features keyed 7 as item "7" (as the store does)."""
+    data = Interactions.from_raw(["u", "u", "v", "v"], ["1", "2", "1", "3"], [5, 3, 4, 2])
+    model = create_model("baseline").fit(data)
+    feats = pd.DataFrame({"year": [1990.0, 2000.0, 2010.0, 1995.0]}, index=[1, 2, 3, 7])
+    assert model.add_items([7], item_features=feats, new_ids="features") == 1
+    assert "7" in model.item_map_ and model.add_items(["7"], new_ids="mean") == 0

@@ -193,15 +193,16 @@ def _catalogue(ids: np.ndarray) -> tuple[pd.Series, pd.DataFrame]:
 
 def check_add_items(make_model: ModelFactory, data: Interactions) -> None:
     """`add_items`: catalogue items with text and features but no interactions become
-    recommendable with every start the model declares (text and features starts tell items
-    apart), survive save/load and later events; any other start is refused, naming the model
-    and the setting, with the model unchanged. Known ids are skipped."""
+    recommendable with every start the model declares (``add_items_settings``; text and
+    features starts tell items apart), survive save/load and later events; any other start
+    (all of them, for a model that declares none) is refused, naming the model and the
+    setting, with the model unchanged. Known ids are skipped."""
     known_ids = np.unique(data.item_ids)
     text, feats = _catalogue(known_ids)
     warm = replace(data, item_text=text, item_features=feats)
     parent = make_model().fit(warm)
     honoured = parent.honoured_settings("add_items")
-    assert honoured and honoured <= ITEM_ROW_STARTS, f"{parent.name} declares {set(honoured)}"
+    assert honoured <= ITEM_ROW_STARTS, f"{parent.name} declares {set(honoured)}"
     if known_ids.dtype == object:
         new = np.array(["new-a", "new-b"], dtype=object)
     else:

@@ -181,8 +181,9 @@ def grow_items(
     ids = unknown_item_ids(model, item_ids)
     if not len(ids):
         return np.zeros(0, dtype=np.int64)
-    text = _text_series(item_text)
-    features = _feature_frame(item_features)
+    str_ids = model.item_map_.dtype == "str"
+    text = _text_series(item_text, str_ids)
+    features = _feature_frame(item_features, str_ids)
     check_item_sources(model, ids, strategy, text, features)
     hooks.check_new_items(ids, text, features, method)
     if method == "text" and not model.embeds_item_text:
@@ -284,7 +285,9 @@ def _has_text(text: pd.Series | None, ids: np.ndarray) -> np.ndarray:
     return np.array([isinstance(t, str) and bool(t.strip()) for t in found], dtype=bool)
 
 
-def _text_series(item_text: pd.Series | Mapping[Any, str] | None) -> pd.Series | None:
+def _text_series(
+    item_text: pd.Series | Mapping[Any, str] | None, str_ids: bool
+) -> pd.Series | None:
     if item_text is None:
         return None
     if isinstance(item_text, Mapping):
@@ -294,11 +297,12 @@ def _text_series(item_text: pd.Series | Mapping[Any, str] | None) -> pd.Series |
             f"item_text must be a pandas Series or a mapping of item id to text, not "
             f"{type(item_text).__name__}"
         )
+    item_text = _str_index(item_text) if str_ids else item_text
     _check_unique(item_text.index, "item_text")
     return item_text
 
 
-def _feature_frame(item_features: pd.DataFrame | None) -> pd.DataFrame | None:
+def _feature_frame(item_features: pd.DataFrame | None, str_ids: bool) -> pd.DataFrame | None:
     if item_features is None:
         return None
     if not isinstance(item_features, pd.DataFrame):
@@ -306,8 +310,18 @@ def _feature_frame(item_features: pd.DataFrame | None) -> pd.DataFrame | None:
             f"item_features must be a DataFrame indexed by item id, not "
             f"{type(item_features).__name__}"
         )
+    item_features = _str_index(item_features) if str_ids else item_features
     _check_unique(item_features.index, "item_features")
     return item_features
+
+
+def _str_index(obj: Any) -> Any:
+    """``obj`` keyed by the ids as strings (a model with string ids: 7 and "7" are one id)."""
+    if obj.index.dtype == object and all(isinstance(i, str) for i in obj.index):
+        return obj
+    out = obj.copy()
+    out.index = pd.Index([str(i) for i in obj.index], dtype=object)
+    return out
 
 
 def _check_unique(index: pd.Index, what: str) -> None:
