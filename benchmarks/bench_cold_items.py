@@ -32,8 +32,6 @@ from rectune.evaluation.compare import paired_bootstrap
 from rectune.models import create_model
 from rectune.models.mf import SVD
 from rectune.models.text import TextRecommender
-from rectune.training.finetune import absorb, grow
-from rectune.training.strategy import FinetuneStrategy
 
 OUT = Path(__file__).parent / "out"
 METRICS = ["ndcg@10", "recall@10"]
@@ -65,17 +63,11 @@ METHODS: dict[str, tuple[str, dict]] = {
 
 
 class SVDText(SVD):
-    """SVD whose items with text but no interactions get rows from ``new_ids="text"``."""
+    """SVD whose items with text but no interactions join by `add_items` (``new_ids="text"``)."""
 
     def fit(self, data, *, train=None):  # type: ignore[no-untyped-def]
         super().fit(data, train=train)
-        cold = np.setdiff1d(np.asarray(data.item_text.index), self.item_map_.ids)
-        if len(cold):
-            user = np.repeat(self.user_map_.ids[:1], len(cold))
-            events = type(data).from_raw(user, cold, np.ones(len(cold)), item_text=data.item_text)
-            local, _, _ = grow(self, events, "text", FinetuneStrategy(new_ids="text"))
-            absorb(self, local.subset(np.zeros(len(local), bool)))
-            self._invalidate_caches()
+        self.add_items(np.asarray(data.item_text.index), item_text=data.item_text)
         return self
 
 

@@ -65,13 +65,13 @@ def test_two_tower_ranks_cold_item_by_features(synthetic: Interactions) -> None:
     cfg = {"embedding_size": 16, "layers": [32], "epochs": 10, "batch_size": 256}
     model = TwoTower(**cfg).fit(train, train=TrainConfig(seed=0))
     feats = synthetic.item_features.loc[cold_ids]
-    model.add_items(feats)
+    assert model.add_items(cold_ids, item_features=feats, new_ids="mean") == len(cold)
     assert len(model.item_map_) == train.n_items + len(cold) or np.all(
         model.item_map_.index_of(cold_ids) >= 0
     )
     with_features = _cold_item_auc(model, synthetic, cold_ids)
     ids_only = TwoTower(**cfg, use_features=False).fit(train, train=TrainConfig(seed=0))
-    ids_only.add_items(feats)
+    ids_only.add_items(cold_ids, item_features=feats, new_ids="mean")
     without = _cold_item_auc(ids_only, synthetic, cold_ids)
     assert with_features > 0.6, with_features
     assert abs(without - 0.5) < 0.05, without  # ids only: cold items are indistinguishable

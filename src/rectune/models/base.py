@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from rectune.config import ConfigBase
@@ -34,7 +35,7 @@ from rectune.models._state import (
 )
 from rectune.registry.artifacts import load_model, save_model
 from rectune.training.config import TrainConfig
-from rectune.training.finetune import run_finetune, run_partial_fit
+from rectune.training.finetune import run_add_items, run_finetune, run_partial_fit
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext, ModelHooks
 from rectune.training.info import fit_info, resolved
@@ -69,6 +70,12 @@ class Recommender(ABC):
     partial_fit_settings: ClassVar[frozenset[str]] = frozenset()
     #: How `partial_fit` starts rows of new ids before folding them in.
     partial_fit_init: ClassVar[str] = "mean"
+    #: The ``new_ids`` starts (``ITEM_ROW_STARTS`` tokens) that give an item `add_items` adds
+    #: without interactions a meaningful row; any other start is refused.
+    add_items_settings: ClassVar[frozenset[str]] = frozenset()
+    #: True when the model turns item text into item vectors itself (content-kNN, the text
+    #: model): ``new_ids="text"`` then needs no known items' text and no ``text_encoder``.
+    embeds_item_text: ClassVar[bool] = False
 
     user_map_: IdMap
     item_map_: IdMap
@@ -172,10 +179,45 @@ class Recommender(ABC):
         run_partial_fit(self, self._training_hooks(), data, train or TrainConfig(), spec)
         return self
 
+    def add_items(
+        self,
+        item_ids: Any,
+        *,
+        item_text: pd.Series | Mapping[Any, str] | None = None,
+        item_features: pd.DataFrame | None = None,
+        new_ids: str = "text",
+        text_encoder: str = "minilm",
+    ) -> int:
+        """Add catalogue items that have text or features but no interactions yet, so that
+        they are recommendable before anyone touched them; returns how many were added.
+
+        Ids already known are skipped. ``new_ids`` says how their rows start: ``text`` (a
+        ridge map from ``text_encoder`` embeddings to rows, fitted on the known items: so
+        ``item_text``, raw item id -> text, must cover the new items and should cover the
+        known ones), ``features`` (the same from ``item_features``, a DataFrame indexed by raw
+        item id), ``mean`` or ``zeros``. A start the model cannot make meaningful (its
+        ``add_items_settings``) raises `ConfigError` naming it; nothing changes then.
+
+        Examples
+        --------
+        >>> from rectune.models import create_model
+        >>> data = Interactions.from_raw([1, 1, 2, 2], ["a", "b", "a", "c"], [5, 3, 4, 2])
+        >>> model = create_model("baseline").fit(data)
+        >>> model.add_items(["a", "new"], new_ids="mean")
+        1
+        >>> bool(np.isfinite(model.predict([1], ["new"])[0]))
+        True
+        """
+        strategy = FinetuneStrategy.from_dict({"new_ids": new_ids, "text_encoder": text_encoder})
+        hooks = self._training_hooks()
+        return run_add_items(self, hooks, item_ids, strategy, item_text, item_features)
+
     def honoured_settings(self, phase: Phase) -> frozenset[str]:
         """The settings ``phase`` honours (models whose answer depends on the config override)."""
         if phase == "fit":
             return self.fit_settings
+        if phase == "add_items":
+            return self.add_items_settings
         return self.supported_strategies if phase == "finetune" else self.partial_fit_settings
 
     def _training_hooks(self) -> ModelHooks:
@@ -190,7 +232,14 @@ class Recommender(ABC):
             restore=self._restore_state,
             invalidate_caches=self._invalidate_caches,
             default_epochs=self._default_finetune_epochs,
+            check_new_items=self._check_new_items,
         )
+
+    def _check_new_items(
+        self, ids: np.ndarray, text: pd.Series | None, features: pd.DataFrame | None, method: str
+    ) -> None:
+        """Refuse catalogue items (`add_items`) the model cannot start well; before changes."""
+        return None
 
     def learn_one(self, user: Any, item: Any, value: float = 1.0) -> Self:
         """Learn one event (River's vocabulary); compiled models override for speed."""

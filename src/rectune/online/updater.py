@@ -2,9 +2,10 @@
 
 `MicroBatchUpdater` feeds events to `Recommender.partial_fit` in time-ordered batches (the way a
 service folds in what happened since the last update); `update_artifact` does the same to a
-saved artifact and writes the result as a new version whose lineage names the parent. The
-parent directory is never touched: the new version goes to another directory, written
-atomically, and nothing is written when the events are invalid.
+saved artifact, first adding catalogue items that have text but no interactions yet
+(`Recommender.add_items`), and writes the result as a new version whose lineage names the
+parent. The parent directory is never touched: the new version goes to another directory,
+written atomically, and nothing is written when the events or items are invalid.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from rectune.data.interactions import Interactions
+from rectune.data.loaders.items import ItemRecords, load_items
 from rectune.errors import ConfigError, DataError
 from rectune.models.base import Recommender
 from rectune.registry.artifacts import load_model, read_json, save_model
@@ -40,9 +43,15 @@ class UpdateResult:
     artifact_id: str | None = None
     path: str | None = None
     parent: dict[str, Any] | None = None
+    items_added: int = 0
+    """Catalogue items added without interactions (`Recommender.add_items`)."""
+    items_known: int = 0
+    """Rows of the items file the model already knew (their text served the text map)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "items_added": self.items_added,
+            "items_known": self.items_known,
             "artifact_id": self.artifact_id,
             "path": self.path,
             "parent": self.parent,
@@ -136,37 +145,132 @@ def check_events(model: Recommender, events: Interactions) -> Interactions:
 
 def update_artifact(
     parent: str | os.PathLike[str],
-    events: Interactions,
+    events: Interactions | None,
     out: str | os.PathLike[str],
     *,
     batch_size: int | None = None,
     train: TrainConfig | None = None,
     metrics: dict[str, Any] | None = None,
+    items: str | os.PathLike[str] | ItemRecords | None = None,
+    item_text: str | os.PathLike[str] | None = None,
+    new_ids: str = "text",
+    text_encoder: str = "minilm",
 ) -> UpdateResult:
-    """Load the artifact ``parent``, fold ``events`` in, and save a new version to ``out``.
+    """Load the artifact ``parent``, add ``items``, fold ``events`` in, save to ``out``.
 
-    The new version's ``lineage.json`` names the parent (id, path, checksum) and records the
-    update as its strategy. ``out`` must differ from ``parent``; on invalid events nothing is
-    written.
+    ``items`` (an item records file or `ItemRecords`: id, text, features) are added with
+    `Recommender.add_items` and ``new_ids``; the text map is fitted on the known items' text,
+    taken from the rows of ``items`` the model already knows and from ``item_text`` (an item
+    records file, or a dataset that `rectune.data.loaders.load` reads). The new version's
+    ``lineage.json`` names the parent (id, path, checksum) and records what was done as its
+    strategy (method ``add_items``, ``partial_fit`` or both). ``out`` must differ from
+    ``parent``; on invalid events or items nothing is written.
     """
+    if events is None and items is None:
+        raise ConfigError("nothing to update with: give events, items or both")
     if Path(out).resolve() == Path(parent).resolve():
         raise ConfigError(
             f"--out {out} is the parent artifact; write the new version to another directory "
             "so the parent is kept"
         )
     model = load_model(parent)
-    updater = MicroBatchUpdater(model, batch_size=batch_size, train=train)
-    result = updater.update(events)
-    strategy = {
-        "method": "partial_fit",
-        "batch_size": batch_size,
-        "batches": result.batches,
-        "events": result.events,
-    }
+    steps: dict[str, Any] = {}
+    added = known = 0
+    if items is not None:
+        record = add_catalogue_items(model, items, item_text, new_ids, text_encoder)
+        added, known = record["items"], record["known"]
+        steps["add_items"] = record
+    result = UpdateResult(0, 0, 0, 0, 0.0)
+    if events is not None:
+        result = MicroBatchUpdater(model, batch_size=batch_size, train=train).update(events)
+        steps["partial_fit"] = {
+            "method": "partial_fit",
+            "batch_size": batch_size,
+            "batches": result.batches,
+            "events": result.events,
+        }
+    if len(steps) == 1:
+        strategy = next(iter(steps.values()))
+    else:  # items first, then the events (which may already touch the new items)
+        strategy = {"method": "+".join(steps), **steps}
+    result.items_added, result.items_known = added, known
+    result.new_items += added
     result.artifact_id = save_model(model, out, metrics=metrics, parent=parent, strategy=strategy)
     result.path = str(out)
     result.parent = read_json(out, "lineage.json")["parent"]
     return result
 
 
-__all__ = ["MicroBatchUpdater", "UpdateResult", "check_events", "update_artifact"]
+def add_catalogue_items(
+    model: Recommender,
+    items: str | os.PathLike[str] | ItemRecords,
+    item_text: str | os.PathLike[str] | None = None,
+    new_ids: str = "text",
+    text_encoder: str = "minilm",
+) -> dict[str, Any]:
+    """Add the items of an item records file (or `ItemRecords`) to ``model``; the record of
+    what was added (the ``add_items`` strategy of the new version's lineage)."""
+    int_ids = model.item_map_.dtype == "int64"
+    records = items if isinstance(items, ItemRecords) else load_items(items, int_ids=int_ids)
+    text, features = records.text, records.features
+    if item_text is not None:
+        base_text, base_features = _catalogue(item_text, int_ids)
+        text = _overlay(base_text, text)
+        features = _overlay(base_features, features)
+    t0 = time.perf_counter()
+    before = set(records.ids[model.item_map_.index_of(records.ids) >= 0].tolist())
+    try:
+        n = model.add_items(
+            records.ids,
+            item_text=text,
+            item_features=features,
+            new_ids=new_ids,
+            text_encoder=text_encoder,
+        )
+    except ConfigError as exc:
+        if "known items" not in str(exc):
+            raise
+        raise ConfigError(
+            f"{exc}: list them in the items file too, or give the catalogue as item_text "
+            "(CLI: --item-text FILE|DIR)"
+        ) from None
+    new = [i for i in records.ids.tolist() if i not in before]
+    logger.info("added %d catalogue items in %.3fs", n, time.perf_counter() - t0)
+    return {
+        "method": "add_items",
+        "new_ids": new_ids,
+        "text_encoder": text_encoder if new_ids == "text" else None,
+        "items": n,
+        "known": len(before),
+        "item_ids": new,
+        "source": records.source,
+    }
+
+
+def _catalogue(
+    path: str | os.PathLike[str], int_ids: bool
+) -> tuple[pd.Series | None, pd.DataFrame | None]:
+    """Item text and features of a dataset directory (a loader format) or an items file."""
+    if Path(path).is_dir():
+        from rectune.data.loaders import load
+
+        data = load(path)
+        return data.item_text, data.item_features
+    records = load_items(path, int_ids=int_ids)
+    return records.text, records.features
+
+
+def _overlay(base: Any, top: Any) -> Any:
+    """``top`` (the items file) over ``base`` (the catalogue), row by row."""
+    if base is None or top is None:
+        return top if base is None else base
+    return pd.concat([base[~base.index.isin(top.index)], top])
+
+
+__all__ = [
+    "MicroBatchUpdater",
+    "UpdateResult",
+    "add_catalogue_items",
+    "check_events",
+    "update_artifact",
+]

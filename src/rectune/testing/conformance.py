@@ -7,19 +7,24 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
 from rectune.models.base import Recommender
 from rectune.registry.artifacts import load_model
 from rectune.training.config import TrainConfig
+from rectune.training.settings import ITEM_ROW_STARTS
 
 ModelFactory = Callable[[], Recommender]
 
@@ -168,6 +173,105 @@ def check_similar_items(make_model: ModelFactory, data: Interactions) -> None:
     np.testing.assert_allclose(one_scores[0], scores[0], rtol=1e-6, atol=1e-9)
 
 
+#: Item text of the two themes `check_add_items` gives items (by index parity).
+_THEMES = (
+    ("Galaxy", "Starship", "Android", "Orbit", "Nebula", "| Sci-Fi, Space adventure"),
+    ("Wedding", "Kiss", "Summer Love", "Moonlight", "Heart", "| Romance, Love story"),
+)
+
+
+def _catalogue(ids: np.ndarray) -> tuple[pd.Series, pd.DataFrame]:
+    """Text and features of items, the theme alternating with the position."""
+    theme = np.arange(len(ids)) % 2
+    text = [
+        f"{_THEMES[t][k % 5]} {_THEMES[t][(k + 2) % 5]} {_THEMES[t][5]}"
+        for k, t in enumerate(theme)
+    ]
+    feats = pd.DataFrame({"scifi": 1 - theme, "year": 1990.0 + np.arange(len(ids)) % 7}, index=ids)
+    return pd.Series(text, index=ids, dtype=object), feats
+
+
+def check_add_items(make_model: ModelFactory, data: Interactions) -> None:
+    """`add_items`: catalogue items with text and features but no interactions become
+    recommendable with every start the model declares (``add_items_settings``; text and
+    features starts tell items apart), survive save/load and later events; any other start
+    (all of them, for a model that declares none) is refused, naming the model and the
+    setting, with the model unchanged. Known ids are skipped."""
+    known_ids = np.unique(data.item_ids)
+    text, feats = _catalogue(known_ids)
+    warm = replace(data, item_text=text, item_features=feats)
+    parent = make_model().fit(warm)
+    honoured = parent.honoured_settings("add_items")
+    assert honoured <= ITEM_ROW_STARTS, f"{parent.name} declares {set(honoured)}"
+    if known_ids.dtype == object:
+        new = np.array(["new-a", "new-b"], dtype=object)
+    else:
+        new = np.array([known_ids.max() + 1000, known_ids.max() + 2000])
+    new_text, new_feats = _catalogue(new)
+    all_text, all_feats = pd.concat([text, new_text]), pd.concat([feats, new_feats])
+    users = np.unique(data.user_ids)[:5]
+    checked_round_trip = False
+    for method in ("text", "features", "mean", "zeros"):  # every start of ITEM_ROW_STARTS
+        token = f"new_ids={method}"
+        model = copy.deepcopy(parent)
+        n_items = len(model.item_map_)
+        add = partial(
+            model.add_items,
+            [known_ids[0], *new.tolist()],
+            item_text=all_text,
+            item_features=all_feats,
+            new_ids=method,
+        )
+        if token not in honoured:
+            try:
+                add()
+            except ConfigError as exc:
+                assert model.name in str(exc) and token in str(exc), str(exc)
+                assert len(model.item_map_) == n_items, "a refused add_items changed the model"
+                continue
+            raise AssertionError(f"{model.name}: add_items accepted undeclared {token}")
+        assert add() == 2 and add() == 0, f"{token}: known ids must be skipped"
+        assert len(model.item_map_) == n_items + 2
+        est = model.predict(np.repeat(users, 2), np.tile(new, len(users)))
+        assert np.all(np.isfinite(est)), f"{token}: non-finite estimates for new items"
+        scores = model.score_users_indices(model.user_map_.index_of(users))
+        assert np.all(np.isfinite(scores)), f"{token}: non-finite scores"
+        cols = model.item_map_.index_of(new)
+        if method in ("text", "features"):
+            assert np.any(scores[:, cols[0]] != scores[:, cols[1]]), f"{token}: rows identical"
+        ids, top = model.recommend(users[:2], n=len(model.item_map_))
+        for row in range(2):
+            got = set(ids[row][np.isfinite(top[row])].tolist())
+            assert set(new.tolist()) <= got, f"{token}: new items not recommendable"
+        try:
+            sim_ids, _ = model.similar_items(new[:1], n=3)
+        except ConfigError as exc:
+            assert "similar_items" in str(exc), str(exc)
+        else:
+            assert new[0] not in set(sim_ids[0].tolist())
+        if not checked_round_trip:
+            checked_round_trip = True
+            _check_round_trip_and_events(model, users, new)
+
+
+def _check_round_trip_and_events(model: Recommender, users: np.ndarray, new: np.ndarray) -> None:
+    """Items added survive save/load exactly, and a later event on one of them is learned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(str(Path(tmp) / "a"))
+        loaded = load_model(Path(tmp) / "a")
+    pairs = (np.repeat(users, 2), np.tile(new, len(users)))
+    np.testing.assert_allclose(loaded.predict(*pairs), model.predict(*pairs), rtol=1e-6, atol=1e-6)
+    value = 5.0 if model.data_kind_ == "rating" else 1.0
+    kind = model.data_kind_
+    events = Interactions.from_raw(users[:2], new[:1].repeat(2), [value] * 2, kind=kind)  # type: ignore[arg-type]
+    loaded.partial_fit(events)
+    assert len(loaded.item_map_) == len(model.item_map_)
+    assert loaded.seen_[
+        loaded.user_map_.index_of(users[:1])[0], loaded.item_map_.index_of(new[:1])[0]
+    ]
+    assert np.all(np.isfinite(loaded.predict(*pairs)))
+
+
 CHECKS: dict[str, Callable[[ModelFactory, Interactions], None]] = {
     "config_round_trip": check_config_round_trip,
     "fit_returns_self": check_fit_returns_self,
@@ -178,6 +282,7 @@ CHECKS: dict[str, Callable[[ModelFactory, Interactions], None]] = {
     "batch_equals_loop": check_batch_equals_loop,
     "refit_starts_over": check_refit_starts_over,
     "similar_items": check_similar_items,
+    "add_items": check_add_items,
 }
 
 

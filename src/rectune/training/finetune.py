@@ -1,7 +1,8 @@
 """The fine-tuning and incremental-update drivers shared by every model.
 
-`run_finetune` and `run_partial_fit` do what does not depend on the model: grow the id maps and
-the parameter rows for new users and items (`rectune.training.growth`), hold out a validation
+`run_finetune`, `run_partial_fit` and `run_add_items` do what does not depend on the model: grow
+the id maps and the parameter rows for new users and items (`rectune.training.growth`), hold
+out a validation
 share, mix in replayed parent rows and augmented rows, keep the L2-SP anchors (the parent's
 parameters), run the epoch loop with its learning-rate schedule and early stopping, and record
 lineage. They read and write the model's public state (`Tunable`); the model-specific steps come
@@ -21,7 +22,7 @@ import scipy.sparse as sp
 from rectune.data.interactions import Interactions, check_interactions
 from rectune.errors import ConfigError, DataError, NotFittedError
 from rectune.training.config import TrainConfig
-from rectune.training.growth import absorb, grow
+from rectune.training.growth import absorb, grow, grow_items
 from rectune.training.hooks import FinetuneContext, ModelHooks, Tunable
 from rectune.training.info import fit_info
 from rectune.training.settings import check_honoured
@@ -202,6 +203,33 @@ def run_partial_fit(
     info["update_seconds"] = time.perf_counter() - t0
     info["n_interactions"] = (info.get("n_interactions") or 0) + len(data)
     model.fit_info_ = info
+
+
+def run_add_items(
+    model: Tunable,
+    hooks: ModelHooks,
+    item_ids: Any,
+    strategy: FinetuneStrategy,
+    item_text: Any = None,
+    item_features: Any = None,
+) -> int:
+    """Add catalogue items without interactions; see `Recommender.add_items`."""
+    _check_fitted(model)
+    check_honoured(model, "add_items", TrainConfig(), strategy)
+    t0 = time.perf_counter()
+    new = grow_items(
+        model, hooks, item_ids, strategy, item_text=item_text, item_features=item_features
+    )
+    if len(new):
+        info = {**fit_info(seconds=None), **model.fit_info_}
+        if model.artifact_:
+            info["parent"] = parent_record(model)
+            model.artifact_ = None
+        info["updates"] = (info.get("updates") or 0) + 1
+        info["new_items"] = (info.get("new_items") or 0) + len(new)
+        info["update_seconds"] = time.perf_counter() - t0
+        model.fit_info_ = info
+    return len(new)
 
 
 def check_partial_fit_strategy(model: Tunable, strategy: FinetuneStrategy) -> None:

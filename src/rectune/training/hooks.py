@@ -49,6 +49,9 @@ class Tunable(Protocol):
     @property
     def partial_fit_init(self) -> str: ...
 
+    @property
+    def embeds_item_text(self) -> bool: ...
+
     def parameter_groups(self) -> dict[str, np.ndarray]: ...
 
     def honoured_settings(self, phase: Any) -> frozenset[str]: ...
@@ -108,3 +111,8 @@ class ModelHooks:
     restore: Callable[[dict[str, Any]], None]
     invalidate_caches: Callable[[], None]
     default_epochs: Callable[[], int]
+    check_new_items: Callable[[np.ndarray, Any, Any, str], None] = field(
+        default=lambda ids, text, features, method: None
+    )
+    """Refuse, before anything changes, catalogue items (``add_items``: raw ids, item text,
+    item features, ``new_ids`` method) the model cannot give meaningful rows."""

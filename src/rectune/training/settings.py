@@ -5,7 +5,8 @@ A `TrainConfig` or `FinetuneStrategy` field counts as asked for when it was set 
 to its default, asks for nothing different. Each asked-for field becomes a *token* (``epochs``,
 ``learning_rate``, ``schedule``, ``early_stopping``, ``l2sp``, ``freeze``, ``clip_norm``,
 ``replay``, ``augment=<kind>``, ``new_ids=<method>``), and every model declares the tokens it
-honours in each phase (``fit``, ``finetune``, ``partial_fit``: `Recommender.honoured_settings`).
+honours in each phase (``fit``, ``finetune``, ``partial_fit``, ``add_items``:
+`Recommender.honoured_settings`).
 A token the model does not honour is a `ConfigError` naming the setting and the model, so no
 setting is recorded in an artifact while changing nothing. A declared ``a+b`` (``replay+l2sp``)
 honours ``a`` only when ``b`` is asked for too (replayed rows that only re-fit what the parent
@@ -28,7 +29,7 @@ from rectune.errors import ConfigError
 from rectune.training.config import TrainConfig
 from rectune.training.strategy import FinetuneStrategy
 
-Phase = Literal["fit", "finetune", "partial_fit"]
+Phase = Literal["fit", "finetune", "partial_fit", "add_items"]
 
 #: `TrainConfig` fields every model accepts in every phase (see the module docstring).
 RUN_OPTIONS = frozenset({"seed", "threads", "progress"})
@@ -52,6 +53,11 @@ GRADIENT_STRATEGIES = frozenset(
         "epochs",
     }
 )
+
+#: How `Recommender.add_items` may start the rows of catalogue items without interactions
+#: (every ``new_ids`` method but ``neighbors``, which needs interactions). A model declares
+#: the subset that gives such an item a meaningful row; `add_items` always asks for one.
+ITEM_ROW_STARTS = frozenset({"new_ids=text", "new_ids=features", "new_ids=mean", "new_ids=zeros"})
 
 #: `TrainConfig` field -> the token it asks for.
 TRAIN_TOKENS = {
@@ -124,7 +130,8 @@ def check_honoured(
     strategy: FinetuneStrategy | None = None,
 ) -> None:
     """Raise `ConfigError`, naming the setting(s) and the model, for what it cannot honour."""
-    default = model.partial_fit_init if phase == "partial_fit" else "mean"
+    # add_items has no default start: whichever new_ids it runs with is asked for.
+    default = {"partial_fit": model.partial_fit_init, "add_items": ""}.get(phase, "mean")
     wanted = requested(phase, train, strategy, new_ids_default=default)
     honoured = model.honoured_settings(phase)
     missing = sorted(t for t in wanted if not _honours(honoured, t, wanted))

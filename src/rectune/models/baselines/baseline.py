@@ -21,7 +21,7 @@ from rectune.models.base import Recommender
 from rectune.models.baselines._kernels import als_biases, sgd_biases, sgd_biases_finetune
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
-from rectune.training.settings import Phase
+from rectune.training.settings import ITEM_ROW_STARTS, Phase
 
 
 class BaselineConfig(ConfigBase):
@@ -80,6 +80,8 @@ class Baseline(Recommender):
     )
     partial_fit_init = "zeros"
     partial_fit_settings = frozenset({"new_ids=mean", "new_ids=features", "new_ids=neighbors"})
+    #: A new item's bias from a ridge map of its text or features, the mean bias, or 0.
+    add_items_settings = ITEM_ROW_STARTS
 
     def honoured_settings(self, phase: Phase) -> frozenset[str]:
         """ALS steps are closed-form: no step size, schedule or gradient to clip."""

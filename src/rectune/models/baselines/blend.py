@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 from pydantic import Field, field_validator
 
 from rectune.config import ConfigBase
@@ -21,6 +22,7 @@ from rectune.errors import ConfigError
 from rectune.models.base import Recommender
 from rectune.registry.catalog import create_model
 from rectune.training.config import TrainConfig
+from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.info import fit_info
 from rectune.training.settings import Phase
@@ -162,6 +164,27 @@ class Blend(Recommender):
     ) -> None:
         for member in self.members_:
             member.partial_fit(local, train=train)
+
+    def _check_new_items(
+        self, ids: np.ndarray, text: pd.Series | None, features: pd.DataFrame | None, method: str
+    ) -> None:
+        for member in self.members_:
+            member._check_new_items(ids, text, features, method)
+
+    def _grow(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
+    ) -> None:
+        """Items added without interactions (`add_items`) join every member the same way;
+        updates grow the members in their own `partial_fit` / `finetune`."""
+        if init.catalogue and len(new_items):
+            for member in self.members_:
+                member.add_items(
+                    self.item_map_.ids[new_items],
+                    item_text=local.item_text,
+                    item_features=local.item_features,
+                    new_ids=init.method,
+                    text_encoder=init.strategy.text_encoder,
+                )
 
     def _set_support(self, data: Interactions | None = None) -> None:
         self._user_support = np.diff(self.seen_.indptr).astype(float)

@@ -46,6 +46,8 @@ class Popularity(Recommender):
     #: Counts absorb new rows; replayed or pseudo-labelled rows are not counted, epochs and
     #: new-id starts have nothing to act on: fine-tuning honours no setting.
     supported_strategies = frozenset()
+    #: A catalogue item without interactions has popularity 0: nothing else is meaningful.
+    add_items_settings = frozenset({"new_ids=zeros"})
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         self._after_load()

@@ -32,6 +32,7 @@ from rectune.models.base import Recommender
 from rectune.models.implicit._kernels import als_cg, als_observed_loss, als_solve_rows
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import ITEM_ROW_STARTS
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class ALS(Recommender):
     )  # fmt: skip
     partial_fit_init = "zeros"
     partial_fit_settings = frozenset({"new_ids=mean", "new_ids=neighbors", "new_ids=features"})
+    add_items_settings = ITEM_ROW_STARTS
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

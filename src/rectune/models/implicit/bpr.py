@@ -36,6 +36,7 @@ from rectune.models.implicit._bpr_kernels import (
 )
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import ITEM_ROW_STARTS
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class BPR(Recommender):
             "new_ids=text",
         }
     )
+    add_items_settings = ITEM_ROW_STARTS
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

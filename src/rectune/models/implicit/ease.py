@@ -26,7 +26,9 @@ from rectune.data.interactions import Interactions
 from rectune.models.base import Recommender
 from rectune.models.implicit._kernels import ease_pairs
 from rectune.training.config import TrainConfig
+from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import ITEM_ROW_STARTS
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,9 @@ class EASE(Recommender):
     #: One closed-form solve: no epochs, step size or new-id start.
     supported_strategies = frozenset({"l2sp", "freeze", "replay"})
     partial_fit_init = "zeros"
+    #: A new item's weight column (and row) mapped from the known items' by its text or
+    #: features, or their mean; zeros score it 0 for everyone. `partial_fit` re-solves.
+    add_items_settings = ITEM_ROW_STARTS
 
     item_similarity_: np.ndarray
     gram_: np.ndarray
@@ -109,6 +114,19 @@ class EASE(Recommender):
 
     def row_axes(self) -> dict[str, tuple[str, ...]]:
         return {"item_similarity": ("item", "item"), "gram": ("item", "item")}
+
+    def _grow(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
+    ) -> None:
+        """Items added without interactions (`add_items`): their weight column (how a user's
+        history scores them) and row (their similarities) mapped from the known items' columns
+        and rows by text or features, or their mean. Updates re-solve the closed form, so only
+        `add_items` starts them: elsewhere they stay 0 as grown."""
+        if not (init.catalogue and len(new_items)) or init.method == "zeros":
+            return
+        n0, B = init.n_items0, self.item_similarity_
+        B[:n0, new_items] = init.rows(B[:n0, :n0].T, "item").T  # known items' columns
+        B[new_items, :n0] = init.rows(B[:n0, :n0], "item")  # and rows
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         self.gram_ = _gram(self.seen_).astype(np.float32)

@@ -77,6 +77,9 @@ class ContentKNN(Recommender):
     supported_strategies = frozenset({"new_ids=text"})
     partial_fit_init = "zeros"
     partial_fit_settings = frozenset({"new_ids=text"})
+    #: A new item is the TF-IDF vector of its text (no ridge map, no encoder).
+    add_items_settings = frozenset({"new_ids=text"})
+    embeds_item_text = True
 
     tfidf_indptr_: np.ndarray
     tfidf_indices_: np.ndarray

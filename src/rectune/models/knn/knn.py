@@ -105,6 +105,9 @@ class KNNBase(Recommender):
         {"l2sp", "freeze", "replay+l2sp", "epochs", "new_ids=neighbors", "new_ids=zeros"}
     )
     partial_fit_settings = frozenset({"new_ids=zeros", "new_ids=neighbors"})
+    #: Similarities come from co-ratings: an item nobody rated has none, and text cannot give
+    #: it any; it is scored by its baseline (item bias 0 or the mean bias).
+    add_items_settings = frozenset({"new_ids=zeros", "new_ids=mean"})
 
     # ------------------------------------------------------------------ training
     def _fit(self, data: Interactions, train: TrainConfig) -> None:

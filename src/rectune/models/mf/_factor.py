@@ -18,7 +18,7 @@ from rectune.models.baselines import bias_fallback
 from rectune.models.mf._finetune import ridge_rows, sgd_epoch
 from rectune.training.config import TrainConfig
 from rectune.training.hooks import FinetuneContext
-from rectune.training.settings import GRADIENT_STRATEGIES
+from rectune.training.settings import GRADIENT_STRATEGIES, ITEM_ROW_STARTS
 
 #: Parameter groups in kernel order (learning rates and penalties are passed in this order).
 GROUPS = ("user_bias", "item_bias", "user_factors", "item_factors")
@@ -99,6 +99,8 @@ class FactorModel(Recommender):
     partial_fit_init = "zeros"
     #: New rows are folded in by closed form (any start is replaced); then SGD passes.
     partial_fit_settings = frozenset({"learning_rate", "epochs"})
+    #: Rows of items added without interactions keep their start (nothing folds them in).
+    add_items_settings = ITEM_ROW_STARTS
 
     def _rates(self) -> tuple[np.ndarray, np.ndarray]:
         """float64 step sizes and penalties of the parameter groups, in kernel order."""

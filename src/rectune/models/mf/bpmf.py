@@ -21,6 +21,7 @@ from rectune.models.mf._bpmf_kernels import gibbs_rows, gibbs_some_rows, pair_sc
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
+from rectune.training.settings import ITEM_ROW_STARTS
 
 
 class BPMFConfig(ConfigBase):
@@ -73,6 +74,9 @@ class BPMF(Recommender):
     supported_strategies = frozenset({"early_stopping", "epochs", "new_ids=zeros"})
     partial_fit_settings = frozenset({"new_ids=zeros"})
     partial_fit_init = "mean"
+    #: Every kept sample gets the new item's row (one ridge map over all samples for text or
+    #: features); `partial_fit` re-draws rows given their events, so there any start is lost.
+    add_items_settings = ITEM_ROW_STARTS
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         cfg = self.config
@@ -133,7 +137,8 @@ class BPMF(Recommender):
     def _grow(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
     ) -> None:
-        """New rows in every sample: zeros, or the sample's mean row (the default)."""
+        """New rows in every sample: zeros, the sample's mean row (the default), or (items
+        added by `add_items`) a map from text or features fitted on all samples at once."""
         method = init.method
         for name, n_new in (("user_samples", len(new_users)), ("item_samples", len(new_items))):
             arr = getattr(self, name + "_")
@@ -141,6 +146,9 @@ class BPMF(Recommender):
                 continue
             if method == "zeros" or arr.shape[1] == 0:
                 rows = np.zeros((arr.shape[0], n_new, arr.shape[2]), dtype=arr.dtype)
+            elif method in ("text", "features") and name == "item_samples":
+                by_item = arr.transpose(1, 0, 2)  # (item, sample, dim): one ridge, all samples
+                rows = init.rows(by_item, "item").transpose(1, 0, 2)
             else:
                 rows = np.repeat(arr.mean(axis=1, keepdims=True), n_new, axis=1)
             setattr(self, name + "_", np.concatenate([arr, rows.astype(arr.dtype)], axis=1))

@@ -20,6 +20,7 @@ from rectune.models.mf._factor import GROUPS, SGD_STRATEGIES, FactorModel
 from rectune.models.mf._finetune import nmf_rows, sgd_epoch
 from rectune.models.mf._kernels import nmf_fit
 from rectune.training.config import TrainConfig
+from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import Phase
 
@@ -90,6 +91,16 @@ class NMF(FactorModel):
     partial_fit_settings = frozenset(
         {"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"}
     )
+
+    def _grow(
+        self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
+    ) -> None:
+        """Factors must stay non-negative (a multiplicative update keeps a negative entry
+        negative): new rows mapped from text or features are clipped at 0."""
+        for name, new in (("user_factors", new_users), ("item_factors", new_items)):
+            if len(new):
+                rows = getattr(self, name + "_")
+                rows[new] = np.maximum(rows[new], 0.0)
 
     def honoured_settings(self, phase: Phase) -> frozenset[str]:
         """Only the biases (``biased``) take SGD steps, so only they have a learning rate."""

@@ -30,7 +30,7 @@ from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
-from rectune.training.settings import GRADIENT_STRATEGIES
+from rectune.training.settings import GRADIENT_STRATEGIES, ITEM_ROW_STARTS
 from rectune.training.strategy import FinetuneStrategy
 from rectune.training.torch_loop import run_epoch, train_epochs
 from rectune.training.torch_trainer import Batch, TorchTrainer, group_names
@@ -49,6 +49,7 @@ class TorchRecommender(Recommender):
     partial_fit_settings = frozenset(
         {"epochs", "new_ids=zeros", "new_ids=neighbors", "new_ids=features", "new_ids=text"}
     )
+    add_items_settings = ITEM_ROW_STARTS
     state_names: ClassVar[tuple[str, ...]] = ()
     #: Embedding submodules indexed by user ids / item ids (grown for new ids).
     user_tables: ClassVar[tuple[str, ...]] = ("user_factors",)

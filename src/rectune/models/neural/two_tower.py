@@ -27,19 +27,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 from pydantic import Field
 
 from rectune.config import ConfigBase
 from rectune.data.idmap import IdMap
 from rectune.data.interactions import Interactions
+from rectune.errors import ConfigError
 from rectune.models._ranking import cosine_rows
 from rectune.models.neural.torch_base import TorchRecommender
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
-from rectune.training.strategy import FinetuneStrategy
 from rectune.training.torch_trainer import Batch
 
 _ENCODE_BATCH = 8192
@@ -326,40 +325,22 @@ class TwoTower(TorchRecommender):
             m.item_side = torch.cat([m.item_side, torch.from_numpy(rows)])
         self._cache = None
 
-    def add_items(self, item_features: pd.DataFrame, *, method: str = "mean") -> TwoTower:
-        """Add catalogue items that have side features but no interactions yet (cold start).
-
-        Their id embeddings start from the ``method`` initialiser (``mean``, ``zeros`` or
-        ``features``); their features go through the item tower, so they are ranked by content.
-        Ids already known are ignored. Returns ``self``.
-        """
-        self._check_fitted()
-        ids = np.asarray(item_features.index)
-        ids = ids[self.item_map_.index_of(ids) < 0]
-        if len(ids) == 0:
-            return self
-        n_i0 = len(self.item_map_)
-        self.item_map_.add(ids)
-        new_items = np.arange(n_i0, len(self.item_map_))
-        empty = Interactions(
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int32),
-            np.zeros(0),
-            self.user_map_,
-            self.item_map_,
-            kind=self.data_kind_,
-            item_features=item_features,
-        )
-        init = RowInit(
-            self, empty, len(self.user_map_), n_i0, method, FinetuneStrategy(new_ids=method)
-        )
-        self._grow(empty, np.zeros(0, np.int64), new_items, init)
-        seen = self.seen_.copy()
-        seen.resize((len(self.user_map_), len(self.item_map_)))
-        self.seen_ = sp.csr_matrix(seen)
-        self.item_popularity_ = np.concatenate([self.item_popularity_, np.zeros(len(ids))])
-        self._invalidate_caches()
-        return self
+    def _check_new_items(
+        self, ids: np.ndarray, text: pd.Series | None, features: pd.DataFrame | None, method: str
+    ) -> None:
+        """Items added without events (`add_items`) go through the item tower with their
+        features: a model that encodes item features needs them for every new item."""
+        spec = self._specs["item"]
+        if _spec_width(spec) == 0:
+            return
+        lacking = ids if features is None else ids[~np.isin(ids, np.asarray(features.index))]
+        if len(lacking):
+            cols = [str(c) for c in (*spec["num_cols"], *spec["cat_cols"])]
+            raise ConfigError(
+                f"two-tower encodes item features ({', '.join(cols[:4])}) in its item tower: "
+                f"add_items needs item_features for every new item ({len(lacking)} lack them, "
+                f"first: {lacking[:1].tolist()[0]!r})"
+            )
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, np.ndarray]:

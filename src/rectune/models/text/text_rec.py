@@ -86,6 +86,9 @@ class TextRecommender(TorchRecommender):
     )  # fmt: skip
     fit_settings = frozenset({"learning_rate", "schedule"})
     partial_fit_settings = frozenset({"epochs"})  # new rows always start from their text
+    #: An item is its text: only a text start means anything.
+    add_items_settings = frozenset({"new_ids=text"})
+    embeds_item_text = True
 
     item_text_: np.ndarray
     user_recent_: np.ndarray
@@ -148,8 +151,11 @@ class TextRecommender(TorchRecommender):
     def _grow(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, init: RowInit
     ) -> None:
-        """No id-indexed rows: new items are their text, new users their history."""
-        return None
+        """No id-indexed rows: new items are their text (appended here, so items added
+        without events are scored at once), new users their history."""
+        if len(new_items) > len(self.item_text_) - init.n_items0:
+            extra = self.item_map_.ids[len(self.item_text_) :]
+            self.item_text_ = np.concatenate([self.item_text_, tt.texts_of(extra, local.item_text)])
 
     def get_state(self) -> dict[str, np.ndarray]:
         state = Recommender.get_state(self)
