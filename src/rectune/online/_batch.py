@@ -67,10 +67,15 @@ def derive_event_id(user: str, item: str, value: float, timestamp: int | None) -
 
 
 def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], bool]:
-    """Ids as strings, and True if all were integers; refuses empty, control chars, too long."""
+    """Ids as strings, and True if all were integers; refuses empty, control chars, too long.
+
+    Integers outside the int64 range count as text ids: a store of integer ids reads them
+    back as int64.
+    """
     arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
     if arr.dtype.kind in "iu":
-        return [str(x) for x in arr.tolist()], True
+        fits = arr.dtype.kind == "i" or not len(arr) or int(arr.max()) < _INT64
+        return [str(x) for x in arr.tolist()], fits
     if arr.dtype.kind in "fcbmM":
         bad = 0 if len(arr) else None
         if arr.dtype.kind == "f" and len(arr):  # integral floats (a column with no NaN left)
@@ -92,6 +97,7 @@ def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], 
                 raise DataError(f"not an id ({kind}): {x!r}", row=pos + row_offset, field=field)
         if isinstance(x, int):
             out.append(str(x))
+            all_int = all_int and -_INT64 <= x < _INT64
             continue
         all_int = False
         problem = _id_problem(x)
@@ -112,10 +118,10 @@ def _id_problem(x: str) -> str | None:
 
 
 def conform_ids(ids: list[str], as_int: bool, store_int: bool, field: str) -> None:
-    """Refuse non-integer ids in a store whose ids of this kind are integers."""
+    """Refuse ids other than int64 integers in a store whose ids of this kind are integers."""
     if store_int and not as_int:
         for pos, x in enumerate(ids):
-            if not _CANONICAL_INT.fullmatch(x):
+            if not _CANONICAL_INT.fullmatch(x) or not -_INT64 <= int(x) < _INT64:
                 raise DataError(
                     f"the store holds integer {field}s; got {x!r}", row=pos, field=field
                 )
