@@ -145,3 +145,17 @@ def test_clean_batches_round_trip_through_the_fast_path(tmp_path: Path) -> None:
     assert got.item_id.tolist() == list(range(50)) * 2
     assert got.value.tolist() == [k / 2 for k in range(50)] * 2
     assert got.timestamp.tolist() == list(range(50)) * 2
+
+
+def test_batches_are_split_under_an_old_sqlite_parameter_limit(tmp_path: Path) -> None:
+    """SQLite before 3.32 binds at most 999 parameters: inserts and lookups go in chunks."""
+    rows = [
+        {"event_id": f"e{k}", "user_id": "u", "item_id": k, "timestamp": NOW} for k in range(2000)
+    ]
+    with EventStore(f"sqlite:///{tmp_path / 'e.db'}") as store:
+        store._db.max_params = 999
+        assert store.append(rows[:700]) == {"accepted": 700, "duplicates": 0, "last_seq": 700}
+        assert store.append(rows) == {"accepted": 1300, "duplicates": 700, "last_seq": 2000}
+        got = store.read(0)
+    assert got.event_id.tolist() == [r["event_id"] for r in rows]
+    assert got.seq.tolist() == list(range(1, 2001))

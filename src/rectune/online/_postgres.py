@@ -62,6 +62,7 @@ class PostgresBackend(SqlBackend):
     real = "DOUBLE PRECISION"
     bigint = "BIGINT"
     lock_suffix = " FOR UPDATE"
+    max_params = 65_535
     id_types: tuple[bool | None, bool | None] = (None, None)  # the store's, as last read
 
     @classmethod

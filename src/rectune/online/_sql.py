@@ -22,7 +22,7 @@ from rectune.online._batch import EventColumns, id_type
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500  # ids per IN (...) list, rows per INSERT: well under the parameter limits
+CHUNK = 500  # at most this many ids per IN (...) list and rows per INSERT statement
 
 EVENT_COLUMNS = ("seq", "event_id", "user_id", "item_id", "value", "ts")
 
@@ -48,6 +48,7 @@ class SqlBackend:
     begin_sql = "BEGIN"
     lock_suffix = ""
     ignore_conflict = "ON CONFLICT DO NOTHING"
+    max_params = 999  # bound parameters per statement (SQLite's limit before 3.32)
 
     def __init__(self, conn: Any, location: str) -> None:
         self.conn = conn
@@ -182,7 +183,7 @@ class SqlBackend:
     def existing_event_ids(self, ids: Sequence[str], *, archived: bool = True) -> set[str]:
         """The ids among ``ids`` already stored (in the log, or compacted when ``archived``)."""
         found: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids, min(CHUNK, self.max_params // 2)):
             marks = ",".join("?" * len(chunk))
             text = f"SELECT event_id FROM rt_events WHERE event_id IN ({marks})"
             params = chunk
@@ -198,9 +199,9 @@ class SqlBackend:
         Multi-row ``INSERT ... VALUES`` statements of up to `CHUNK` rows: one statement
         execution per chunk instead of one per row.
         """
-        done = 0
-        for start in range(0, len(rows), CHUNK):
-            part = rows[start : start + CHUNK]
+        done, size = 0, max(1, min(CHUNK, self.max_params // 6))
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
             marks = ",".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
             cur = self.execute(
                 f"INSERT INTO rt_events VALUES {marks} ON CONFLICT (event_id) DO NOTHING",
@@ -280,7 +281,7 @@ class SqlBackend:
     def latest_records(self, table: str, col: str, ids: Iterable[str]) -> dict[str, tuple]:
         extra = ", text" if table == "rt_items" else ""
         out: dict[str, tuple] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in _chunks(list(ids), min(CHUNK, self.max_params)):
             marks = ",".join("?" * len(chunk))
             rows = self.execute(
                 f"SELECT {col}{extra}, features FROM {table} WHERE seq IN (SELECT MAX(seq) FROM "
@@ -336,9 +337,9 @@ def _numbered(last: int, cols: EventColumns, keep: Sequence[int]) -> list[tuple[
     ]
 
 
-def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
+def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def _flag(x: bool | None) -> int | None:
