@@ -155,14 +155,15 @@ class SqlBackend:
             last, old_u, old_i = int(last), _bool(uint), _bool(iint)
             new_u = id_type(old_u, cols.users, cols.user_int, "user_id")
             new_i = id_type(old_i, cols.items, cols.item_int, "item_id")
-            accepted = -1
+            rows: list[tuple[Any, ...]] | None = None
             if not archived and len(set(ids)) == len(ids):
                 rows = _numbered(last, cols, range(len(ids)))
-                accepted = self.insert_events(rows)
-                if accepted != len(rows):
-                    self.execute("DELETE FROM rt_events WHERE seq > ?", (last,))
-                    accepted = -1
-            if accepted < 0:
+                if self.insert_events(rows) != len(rows):  # some ids were known: undo
+                    self.execute(
+                        "DELETE FROM rt_events WHERE seq > ? AND seq <= ?", (last, last + len(rows))
+                    )
+                    rows = None
+            if rows is None:
                 known = self.existing_event_ids(list(dict.fromkeys(ids)), archived=bool(archived))
                 keep = []
                 for k, eid in enumerate(ids):
@@ -170,9 +171,9 @@ class SqlBackend:
                         known.add(eid)
                         keep.append(k)
                 rows = _numbered(last, cols, keep)
-                accepted = self.insert_events(rows) if rows else 0
-                if accepted != len(rows):  # only possible if the lock was not held
-                    raise RuntimeError(f"{len(rows) - accepted} new events were not inserted")
+                if rows and self.insert_events(rows) != len(rows):
+                    raise RuntimeError("new events were not inserted: is the store's lock held?")
+            accepted = len(rows)
             if accepted or (new_u, new_i) != (old_u, old_i):
                 self.execute(
                     "UPDATE rt_state SET last_seq = ?, user_int = ?, item_int = ? WHERE id = 1",
