@@ -50,6 +50,7 @@ def test_append_is_idempotent_on_event_id(store_url: str) -> None:
         (ev("x", user=""), "user_id", "empty id"),
         (ev("x", item="a\nb"), "item_id", "control character"),
         (ev("x", user="u" * 300), "user_id", "longer than 256"),
+        (ev("x", item="i" * 257), "item_id", "longer than 256"),
         (ev("x", value=float("nan")), "value", "not finite"),
         (ev("x", value=float("inf")), "value", "not finite"),
         (ev("x", ts=1_700_000_000_000), "timestamp", "outside"),

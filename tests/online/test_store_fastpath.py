@@ -135,6 +135,7 @@ def test_clean_batches_round_trip_through_the_fast_path(tmp_path: Path) -> None:
         {"event_id": f"e{k}", "user_id": f"u{k % 3}", "item_id": k, "value": k / 2, "timestamp": k}
         for k in range(50)
     ]
+    rows[7]["user_id"] = "u" * 256  # the longest id allowed
     with EventStore(f"sqlite:///{tmp_path / 'e.db'}") as store:
         assert store.append(rows) == {"accepted": 50, "duplicates": 0, "last_seq": 50}
         cols = _columns(rows)
@@ -142,6 +143,7 @@ def test_clean_batches_round_trip_through_the_fast_path(tmp_path: Path) -> None:
         assert store.append(cols)["accepted"] == 50
         got = store.read(0)
     assert got.event_id.tolist() == [f"e{k}" for k in range(50)] + cols["event_id"]
+    assert got.user_id[7] == got.user_id[57] == "u" * 256
     assert got.item_id.tolist() == list(range(50)) * 2
     assert got.value.tolist() == [k / 2 for k in range(50)] * 2
     assert got.timestamp.tolist() == list(range(50)) * 2

@@ -86,9 +86,13 @@ def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], 
         if bad is not None:
             raise DataError(f"not an id: {arr[bad]!r}", row=bad + row_offset, field=field)
         return [], True
+    values = arr.tolist()
+    plain = _plain_ids(values) if values else None
+    if plain is not None:  # all valid strings or all int64 integers: no per-id loop
+        return plain
     out: list[str] = []
     all_int = True
-    for pos, x in enumerate(arr.tolist()):
+    for pos, x in enumerate(values):
         if isinstance(x, bool) or not isinstance(x, str | int):
             if isinstance(x, float) and x.is_integer():
                 x = int(x)
