@@ -1,11 +1,13 @@
 """The SQL both event-store backends share: schema, the locked append transaction, queries.
 
-Every write runs inside `SqlBackend.locked`, which takes the store's one write lock (SQLite:
-``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE`` of the single `rt_state` row) and
-reads the state row. Appends are therefore serialised: sequence numbers are handed out under
-the lock and committed in order, so a reader tailing ``seq > last`` never skips a row that
-commits late (the trap of a plain PostgreSQL ``SEQUENCE``, whose values can commit out of
-order). The counter lives in `rt_state` and rolls back with a failed batch.
+Every write takes the store's one write lock first (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+``SELECT ... FOR UPDATE`` of the single `rt_state` row) and reads the state row under it:
+`SqlBackend.locked` for records and compaction, `SqlBackend.append_events` for event batches
+(on PostgreSQL the same steps inside one server-side function). Appends are therefore
+serialised: sequence numbers are handed out under the lock and committed in order, so a reader
+tailing ``seq > last`` never skips a row that commits late (the trap of a plain PostgreSQL
+``SEQUENCE``, whose values can commit out of order). The counter lives in `rt_state` and
+rolls back with a failed batch.
 """
 
 from __future__ import annotations
