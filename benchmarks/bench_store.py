@@ -52,17 +52,22 @@ def _rows(tag: str, batch: int, k: int) -> list[dict[str, Any]]:
     ]
 
 
-def rows_per_second(url: str, batch: int, seconds: float, tag: str) -> tuple[float, int]:
-    """Append batches of ``batch`` new events for ``seconds`` of append time; rows per second."""
+def rows_per_second(url: str, batch: int, seconds: float, tag: str) -> tuple[float, float]:
+    """Append batches of ``batch`` new events for ``seconds`` of append time.
+
+    Returns rows per second and this process's CPU microseconds per append (`time.process_time`:
+    excludes waiting for the disk's flush and, for PostgreSQL, the server's work).
+    """
     with EventStore(url) as store:
-        n, k, elapsed = 0, 0, 0.0
+        n, k, elapsed, cpu = 0, 0, 0.0, 0.0
         while elapsed < seconds:
             rows = _rows(tag, batch, k)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             n += store.append(rows)["accepted"]
+            cpu += time.process_time() - start_cpu
             elapsed += time.perf_counter() - start
             k += 1
-    return n / elapsed, n
+    return n / elapsed, cpu / k * 1e6
 
 
 def bare_rows_per_second(
@@ -118,14 +123,19 @@ def main() -> None:
         server = PgServer(bindir).start()
         urls["postgresql"] = (server.url, server.url)
     print(f"machine: {machine()}; {args.seconds:g} s per run, {args.repeat} runs per cell")
-    print("| backend | batch | rows/s | commits/s | bare driver rows/s | store / bare | runs |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print(
+        "| backend | batch | rows/s | commits/s | bare driver rows/s | store / bare "
+        "| client CPU us/append | rows/s of each run |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     try:
         for name, (url, bare) in urls.items():
             for batch in (1, 100):
-                store_runs, bare_runs = [], []
+                store_runs, bare_runs, cpu_runs = [], [], []
                 for r in range(args.repeat):
-                    store_runs.append(rows_per_second(url, batch, args.seconds, f"s{r}-")[0])
+                    rate, cpu = rows_per_second(url, batch, args.seconds, f"s{r}-")
+                    store_runs.append(rate)
+                    cpu_runs.append(cpu)
                     bare_runs.append(
                         bare_rows_per_second(name, bare, batch, args.seconds, f"b{r}-")[0]
                     )
@@ -133,7 +143,7 @@ def main() -> None:
                 runs = " / ".join(f"{s:,.0f}" for s in store_runs)
                 print(
                     f"| {name} | {batch} | {rate:,.0f} | {rate / batch:,.0f} | {floor:,.0f} | "
-                    f"{rate / floor:.2f} | {runs} |",
+                    f"{rate / floor:.2f} | {statistics.median(cpu_runs):,.0f} | {runs} |",
                     flush=True,
                 )
     finally:
