@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def test_append_is_idempotent_on_event_id(store_url: str) -> None:
         (ev("x", user=""), "user_id", "empty id"),
         (ev("x", item="a\nb"), "item_id", "control character"),
         (ev("x", user="u" * 300), "user_id", "longer than 256"),
+        (ev("x", item="i" * 257), "item_id", "longer than 256"),
         (ev("x", value=float("nan")), "value", "not finite"),
         (ev("x", value=float("inf")), "value", "not finite"),
         (ev("x", ts=1_700_000_000_000), "timestamp", "outside"),
@@ -121,6 +123,36 @@ def test_integer_ids_round_trip_and_are_enforced(store_url: str) -> None:
         assert err.value.row == 1
         data = store.read_interactions()
         assert sorted(data.user_map.ids.tolist()) == [22, 196, 305]
+
+
+def test_integers_beyond_int64_are_text_ids(new_store_url: Callable[[], str]) -> None:
+    """Regression: 2**63 was stored as an integer id and `read` failed converting it."""
+    big = 2**63
+    with EventStore(new_store_url()) as store:
+        store.append([ev("a", user=big, item=1)])
+        assert store.read(0).user_id.tolist() == [str(big)]
+    with EventStore(new_store_url()) as store:
+        store.append([ev("a", user=5, item=1)])
+        for bad in (big, str(big), -big - 1):
+            with pytest.raises(DataError) as err:
+                store.append([ev("b", user=6, item=1), ev("c", user=bad, item=1)])
+            assert (err.value.row, err.value.field) == (1, "user_id")
+        assert store.read(0).user_id.tolist() == [5]
+
+
+def test_id_types_fixed_by_another_writer_are_enforced(store_url: str) -> None:
+    """A store opened before another process fixed the id types still checks against them."""
+    with EventStore(store_url) as early, EventStore(store_url) as other:
+        other.append([ev("a", user=1, item=2)])  # integer ids from now on
+        with pytest.raises(DataError, match="integer user_id") as err:
+            early.append([ev("b", user=3, item=4), ev("c", user="bob", item=4)])
+        assert err.value.row == 1
+        assert early.append([ev("d", user=3, item=4)]) == {
+            "accepted": 1,
+            "duplicates": 0,
+            "last_seq": 2,
+        }
+        assert early.read(0).user_id.tolist() == [1, 3]
 
 
 def test_string_store_accepts_integers_as_text(store_url: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from rectune.errors import ArtifactError
@@ -63,6 +65,65 @@ class Boom(OSError):
     pass
 
 
+def _pg_fault(store: EventStore, where: str) -> Callable[[], None]:
+    """Make the server fail the next batch half-way through its INSERT or at its COMMIT.
+
+    PostgreSQL appends run inside the server (one function call), so the fault is injected
+    there: a row trigger raising from the 101st event on, or a deferred constraint trigger
+    raising when the transaction commits. Returns the function that removes it again.
+    """
+    conn = store._db.conn
+    conn.execute(
+        "CREATE FUNCTION rt_test_fail() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk I/O error (injected)'; END $$"
+    )
+    if where == "insert":
+        conn.execute(
+            "CREATE TRIGGER rt_test_fail BEFORE INSERT ON rt_events FOR EACH ROW "
+            "WHEN (NEW.seq > 100) EXECUTE FUNCTION rt_test_fail()"
+        )
+    else:
+        conn.execute(
+            "CREATE CONSTRAINT TRIGGER rt_test_fail AFTER INSERT ON rt_events DEFERRABLE "
+            "INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rt_test_fail()"
+        )
+
+    def remove() -> None:
+        conn.execute("DROP TRIGGER rt_test_fail ON rt_events")
+        conn.execute("DROP FUNCTION rt_test_fail()")
+
+    return remove
+
+
+def _sqlite_fault(store: EventStore, where: str) -> Callable[[], None]:
+    """Fail the next batch after half its rows went in, or at its COMMIT (Python-side)."""
+    db = store._db
+    real_insert, real_conn = db.insert_events, db.conn
+
+    def half_then_fail(batch: list) -> int:
+        real_insert(batch[: len(batch) // 2])
+        raise Boom("disk I/O error (injected)")
+
+    class FailingCommit:
+        def __getattr__(self, name: str):
+            return getattr(real_conn, name)
+
+        def execute(self, sql: str, *args):
+            if sql == "COMMIT":
+                raise Boom("disk I/O error at commit (injected)")
+            return real_conn.execute(sql, *args)
+
+    if where == "insert":
+        db.insert_events = half_then_fail  # type: ignore[method-assign]
+    else:
+        db.conn = FailingCommit()
+
+    def remove() -> None:
+        db.insert_events, db.conn = real_insert, real_conn  # type: ignore[method-assign]
+
+    return remove
+
+
 @pytest.mark.parametrize("where", ["insert", "commit"])
 def test_io_error_mid_batch_writes_nothing(store_url: str, where: str) -> None:
     """A failure after half the batch went in (or at COMMIT) leaves none of it visible."""
@@ -71,29 +132,12 @@ def test_io_error_mid_batch_writes_nothing(store_url: str, where: str) -> None:
     ]
     with EventStore(store_url) as store:
         store.append(rows[:5])
-        db = store._db
-        real_insert, real_conn = db.insert_events, db.conn
-
-        def half_then_fail(batch: list) -> None:
-            real_insert(batch[: len(batch) // 2])
-            raise Boom("disk I/O error (injected)")
-
-        class FailingCommit:
-            def __getattr__(self, name: str):
-                return getattr(real_conn, name)
-
-            def execute(self, sql: str, *args):
-                if sql == "COMMIT":
-                    raise Boom("disk I/O error at commit (injected)")
-                return real_conn.execute(sql, *args)
-
-        if where == "insert":
-            db.insert_events = half_then_fail  # type: ignore[method-assign]
-        else:
-            db.conn = FailingCommit()
-        with pytest.raises(Boom, match="injected"):
+        pg = store.backend_name == "postgresql"
+        remove = (_pg_fault if pg else _sqlite_fault)(store, where)
+        with pytest.raises(Exception, match="injected") as err:
             store.append(rows)
-        db.insert_events, db.conn = real_insert, real_conn  # type: ignore[method-assign]
+        assert isinstance(err.value, psycopg.errors.RaiseException if pg else Boom)
+        remove()
         assert store.count()["events"] == 5 and store.count()["last_seq"] == 5
         assert store.append(rows) == {"accepted": 195, "duplicates": 5, "last_seq": 200}
     with EventStore(store_url) as store:

@@ -12,10 +12,13 @@ None in it) are stamped with the arrival time, which their derived id leaves out
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -31,17 +34,21 @@ MAX_ID_LENGTH = 256
 TIME_RANGE = (0, 253_402_300_799)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]{0,18})")
+_INT64 = 2**63
 
 
 @dataclass
 class EventColumns:
-    """A checked batch: text ids, float values, int timestamps, and whether ids were ints."""
+    """A checked batch: text ids, float values, int timestamps, and whether ids were ints.
+
+    Plain lists, since the store binds them row by row into SQL parameters.
+    """
 
     event_ids: list[str]
     users: list[str]
     items: list[str]
-    values: np.ndarray
-    timestamps: np.ndarray
+    values: list[float]
+    timestamps: list[int]
     user_int: bool
     item_int: bool
 
@@ -61,10 +68,15 @@ def derive_event_id(user: str, item: str, value: float, timestamp: int | None) -
 
 
 def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], bool]:
-    """Ids as strings, and True if all were integers; refuses empty, control chars, too long."""
+    """Ids as strings, and True if all were integers; refuses empty, control chars, too long.
+
+    Integers outside the int64 range count as text ids: a store of integer ids reads them
+    back as int64.
+    """
     arr = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
     if arr.dtype.kind in "iu":
-        return [str(x) for x in arr.tolist()], True
+        fits = arr.dtype.kind == "i" or not len(arr) or int(arr.max()) < _INT64
+        return [str(x) for x in arr.tolist()], fits
     if arr.dtype.kind in "fcbmM":
         bad = 0 if len(arr) else None
         if arr.dtype.kind == "f" and len(arr):  # integral floats (a column with no NaN left)
@@ -75,9 +87,13 @@ def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], 
         if bad is not None:
             raise DataError(f"not an id: {arr[bad]!r}", row=bad + row_offset, field=field)
         return [], True
+    values = arr.tolist()
+    plain = _plain_ids(values) if values else None
+    if plain is not None:  # all valid strings or all int64 integers: no per-id loop
+        return plain
     out: list[str] = []
     all_int = True
-    for pos, x in enumerate(arr.tolist()):
+    for pos, x in enumerate(values):
         if isinstance(x, bool) or not isinstance(x, str | int):
             if isinstance(x, float) and x.is_integer():
                 x = int(x)
@@ -86,6 +102,7 @@ def check_ids(raw: Any, field: str, *, row_offset: int = 0) -> tuple[list[str], 
                 raise DataError(f"not an id ({kind}): {x!r}", row=pos + row_offset, field=field)
         if isinstance(x, int):
             out.append(str(x))
+            all_int = all_int and -_INT64 <= x < _INT64
             continue
         all_int = False
         problem = _id_problem(x)
@@ -106,17 +123,130 @@ def _id_problem(x: str) -> str | None:
 
 
 def conform_ids(ids: list[str], as_int: bool, store_int: bool, field: str) -> None:
-    """Refuse non-integer ids in a store whose ids of this kind are integers."""
+    """Refuse ids other than int64 integers in a store whose ids of this kind are integers."""
     if store_int and not as_int:
         for pos, x in enumerate(ids):
-            if not _CANONICAL_INT.fullmatch(x):
+            if not _CANONICAL_INT.fullmatch(x) or not -_INT64 <= int(x) < _INT64:
                 raise DataError(
                     f"the store holds integer {field}s; got {x!r}", row=pos, field=field
                 )
 
 
+def id_type(current: bool | None, ids: list[str], as_int: bool, field: str) -> bool:
+    """The store's id type of a kind: fixed by its first batch, then enforced."""
+    if current is None:
+        return as_int
+    conform_ids(ids, as_int, current, field)
+    return current
+
+
+def _plain_columns(events: Any, now: int | None) -> EventColumns | None:
+    """`event_columns` of clean plain-Python input, or None to take the general path.
+
+    Handles a non-empty list of dicts with the same ``str`` keys, or a dict of equally long
+    lists, whose ids are all ``str`` (valid ids) or all ``int``, values ``float`` / ``int``
+    (finite) and timestamps ``int`` within `TIME_RANGE`; the result equals the general
+    path's for the same input. Anything else (None, NaN, numpy scalars, a bad id) gives None.
+    """
+    cols: Mapping[str, Sequence[Any]]
+    if type(events) is list:
+        if not events or set(map(type, events)) != {dict}:
+            return None
+        keys = tuple(events[0])
+        if len(keys) < 2 or set(map(len, events)) != {len(keys)}:
+            return None
+        try:  # every row has exactly these keys, or the general path fills in None
+            cols = dict(zip(keys, zip(*map(itemgetter(*keys), events), strict=True), strict=True))
+        except KeyError:
+            return None
+    elif type(events) is dict:
+        cols = events
+        if not cols or set(map(type, cols.values())) != {list}:
+            return None
+        keys = tuple(cols)
+        if len(set(map(len, cols.values()))) != 1:
+            return None
+    else:
+        return None
+    mapping = _plain_names(keys)
+    if mapping is None:
+        return None
+    users = _plain_ids(cols[mapping["user_id"]])
+    items = _plain_ids(cols[mapping["item_id"]])
+    if users is None or items is None:
+        return None
+    n = len(users[0])
+    vals = _plain_values(cols[mapping["rating"]]) if "rating" in mapping else [1.0] * n
+    stamped = "timestamp" in mapping
+    if stamped:
+        ts = list(cols[mapping["timestamp"]])
+    else:
+        ts = [int(time.time()) if now is None else now]
+    if vals is None or set(map(type, ts)) != {int} or min(ts) < TIME_RANGE[0]:
+        return None
+    if max(ts) > TIME_RANGE[1]:
+        return None
+    if not stamped:
+        ts *= n
+    if "event_id" in cols:
+        given = _plain_ids(cols["event_id"])
+        if given is None:
+            return None
+        event_ids = given[0]
+    else:
+        times = ts if stamped else [None] * n
+        event_ids = list(map(derive_event_id, users[0], items[0], vals, times))
+    return EventColumns(event_ids, users[0], items[0], vals, ts, users[1], items[1])
+
+
+@lru_cache(maxsize=64)
+def _plain_names(keys: tuple[str, ...]) -> dict[str, str] | None:
+    """`resolve_columns` of a batch's keys, or None (the general path reports the error)."""
+    if not all(type(k) is str for k in keys):
+        return None
+    try:
+        return resolve_columns(list(keys))
+    except DataError:
+        return None
+
+
+def _plain_ids(col: Sequence[Any]) -> tuple[list[str], bool] | None:
+    """All-``str`` ids that pass `check_ids`, or all-``int`` ids as text; else None."""
+    kinds = set(map(type, col))
+    if kinds == {str}:
+        if min(map(len, col)) == 0 or max(map(len, col)) > MAX_ID_LENGTH:
+            return None
+        if _CONTROL.search(" ".join(col)):
+            return None
+        return list(col), False
+    if kinds == {int} and -_INT64 <= min(col) and max(col) < _INT64:
+        return list(map(str, col)), True
+    return None
+
+
+def _plain_values(col: Sequence[Any]) -> list[float] | None:
+    """Finite ``float`` / ``int`` values as floats; else None."""
+    kinds = set(map(type, col))
+    if not kinds or not kinds <= {float, int}:
+        return None
+    try:
+        vals = list(map(float, col))
+    except OverflowError:
+        return None
+    return vals if all(map(math.isfinite, vals)) else None
+
+
 def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
-    """Check and convert one batch; raises `DataError` (row, field) for the first bad event."""
+    """Check and convert one batch; raises `DataError` (row, field) for the first bad event.
+
+    Plain Python input (a list of dicts or a dict of lists of str / int / float) goes through
+    `_plain_columns`, which costs microseconds instead of the tens of microseconds of the
+    array checks; anything it does not recognise as clean takes the general path below,
+    which also reports the error of a bad event.
+    """
+    fast = _plain_columns(events, now)
+    if fast is not None:
+        return fast
     if isinstance(events, Interactions):
         cols: dict[str, Any] = {
             "user_id": events.user_ids,
@@ -130,8 +260,7 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
         cols = _columns(events)
     n = len(next(iter(cols.values()))) if cols else 0
     if n == 0:
-        empty: list[str] = []
-        return EventColumns(empty, [], [], np.empty(0), np.empty(0, np.int64), False, False)
+        return EventColumns([], [], [], [], [], False, False)
     mapping = resolve_columns(list(cols))
     names = {"user_id": mapping["user_id"], "item_id": mapping["item_id"]}
     names["value"] = mapping.get("rating", "value")
@@ -171,7 +300,7 @@ def event_columns(events: Any, *, now: int | None = None) -> EventColumns:
             for e, u, i, v, t in zip(given, users, items, vals.tolist(), times, strict=True)
         ]
     event_ids, _ = check_ids(np.asarray(given, dtype=object), "event_id")
-    return EventColumns(event_ids, users, items, vals, ts, user_int, item_int)
+    return EventColumns(event_ids, users, items, vals.tolist(), ts.tolist(), user_int, item_int)
 
 
 def _array(col: Any) -> np.ndarray:

@@ -1,11 +1,13 @@
 """The SQL both event-store backends share: schema, the locked append transaction, queries.
 
-Every write runs inside `SqlBackend.locked`, which takes the store's one write lock (SQLite:
-``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT ... FOR UPDATE`` of the single `rt_state` row) and
-reads the state row. Appends are therefore serialised: sequence numbers are handed out under
-the lock and committed in order, so a reader tailing ``seq > last`` never skips a row that
-commits late (the trap of a plain PostgreSQL ``SEQUENCE``, whose values can commit out of
-order). The counter lives in `rt_state` and rolls back with a failed batch.
+Every write takes the store's one write lock first (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+``SELECT ... FOR UPDATE`` of the single `rt_state` row) and reads the state row under it:
+`SqlBackend.locked` for records and compaction, `SqlBackend.append_events` for event batches
+(on PostgreSQL the same steps inside one server-side function). Appends are therefore
+serialised: sequence numbers are handed out under the lock and committed in order, so a reader
+tailing ``seq > last`` never skips a row that commits late (the trap of a plain PostgreSQL
+``SEQUENCE``, whose values can commit out of order). The counter lives in `rt_state` and
+rolls back with a failed batch.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
+
+from rectune.online._batch import EventColumns, id_type
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+CHUNK = 500  # at most this many ids per IN (...) list and rows per INSERT statement
 
 EVENT_COLUMNS = ("seq", "event_id", "user_id", "item_id", "value", "ts")
 
@@ -45,6 +50,7 @@ class SqlBackend:
     begin_sql = "BEGIN"
     lock_suffix = ""
     ignore_conflict = "ON CONFLICT DO NOTHING"
+    max_params = 999  # bound parameters per statement (SQLite's limit before 3.32)
 
     def __init__(self, conn: Any, location: str) -> None:
         self.conn = conn
@@ -132,22 +138,80 @@ class SqlBackend:
         )
 
     # ------------------------------------------------------------------ events
-    def existing_event_ids(self, ids: Sequence[str]) -> set[str]:
+    def append_events(self, cols: EventColumns) -> tuple[int, int]:
+        """Store the events of a checked batch whose ids are new; ``(accepted, last_seq)``.
+
+        One transaction under the store's lock: the id types are checked against the store's
+        before anything is written, new events get the next sequence numbers in batch order
+        and the sequence row moves on. A batch without repeated ids (and a store without
+        compacted ones) is inserted at once, skipping events whose id is known; if every row
+        went in, as is usual, that was the whole duplicate check. Otherwise the attempt is
+        deleted again and the known ids are looked up, so the numbers stay gap-free.
+        """
+        ids = cols.event_ids
+        with self.transaction():
+            last, archived, uint, iint = self.execute(
+                "SELECT last_seq, archived, user_int, item_int FROM rt_state WHERE id = 1"
+                + self.lock_suffix
+            ).fetchone()
+            last, old_u, old_i = int(last), _bool(uint), _bool(iint)
+            new_u = id_type(old_u, cols.users, cols.user_int, "user_id")
+            new_i = id_type(old_i, cols.items, cols.item_int, "item_id")
+            rows: list[tuple[Any, ...]] | None = None
+            if not archived and len(set(ids)) == len(ids):
+                rows = _numbered(last, cols, range(len(ids)))
+                if self.insert_events(rows) != len(rows):  # some ids were known: undo
+                    self.execute(
+                        "DELETE FROM rt_events WHERE seq > ? AND seq <= ?", (last, last + len(rows))
+                    )
+                    rows = None
+            if rows is None:
+                known = self.existing_event_ids(list(dict.fromkeys(ids)), archived=bool(archived))
+                keep = []
+                for k, eid in enumerate(ids):
+                    if eid not in known:
+                        known.add(eid)
+                        keep.append(k)
+                rows = _numbered(last, cols, keep)
+                if rows and self.insert_events(rows) != len(rows):
+                    raise RuntimeError("new events were not inserted: is the store's lock held?")
+            accepted = len(rows)
+            if accepted or (new_u, new_i) != (old_u, old_i):
+                self.execute(
+                    "UPDATE rt_state SET last_seq = ?, user_int = ?, item_int = ? WHERE id = 1",
+                    (last + accepted, _flag(new_u), _flag(new_i)),
+                )
+        return accepted, last + accepted
+
+    def existing_event_ids(self, ids: Sequence[str], *, archived: bool = True) -> set[str]:
+        """The ids among ``ids`` already stored (in the log, or compacted when ``archived``)."""
         found: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids, min(CHUNK, self.max_params // 2)):
             marks = ",".join("?" * len(chunk))
-            rows = self.execute(
-                f"SELECT event_id FROM rt_events WHERE event_id IN ({marks}) UNION ALL "
-                f"SELECT event_id FROM rt_archived WHERE event_id IN ({marks})",
-                chunk + chunk,
-            ).fetchall()
-            found.update(r[0] for r in rows)
+            text = f"SELECT event_id FROM rt_events WHERE event_id IN ({marks})"
+            params = chunk
+            if archived:
+                text += f" UNION ALL SELECT event_id FROM rt_archived WHERE event_id IN ({marks})"
+                params = chunk + chunk
+            found.update(r[0] for r in self.execute(text, params).fetchall())
         return found
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        self.conn.cursor().executemany(
-            self.sql("INSERT INTO rt_events VALUES (?, ?, ?, ?, ?, ?)"), rows
-        )
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        """Insert numbered rows, skipping any whose event_id is stored; returns rows inserted.
+
+        Multi-row ``INSERT ... VALUES`` statements of up to `CHUNK` rows: one statement
+        execution per chunk instead of one per row.
+        """
+        done, size = 0, max(1, min(CHUNK, self.max_params // 6))
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            marks = ",".join(["(?, ?, ?, ?, ?, ?)"] * len(part))
+            cur = self.execute(
+                f"INSERT INTO rt_events VALUES {marks} ON CONFLICT (event_id) DO NOTHING",
+                list(chain.from_iterable(part)),
+            )
+            done += int(cur.rowcount)
+        return done
 
     def read_events(self, after_seq: int, limit: int | None) -> list[tuple[Any, ...]]:
         cols = ", ".join(EVENT_COLUMNS)
@@ -220,7 +284,7 @@ class SqlBackend:
     def latest_records(self, table: str, col: str, ids: Iterable[str]) -> dict[str, tuple]:
         extra = ", text" if table == "rt_items" else ""
         out: dict[str, tuple] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in _chunks(list(ids), min(CHUNK, self.max_params)):
             marks = ",".join("?" * len(chunk))
             rows = self.execute(
                 f"SELECT {col}{extra}, features FROM {table} WHERE seq IN (SELECT MAX(seq) FROM "
@@ -249,9 +313,36 @@ class SqlBackend:
         self.conn.close()
 
 
-def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
+def _numbered(last: int, cols: EventColumns, keep: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Rows ``(seq, event_id, user_id, item_id, value, ts)`` of positions ``keep``, numbered on."""
+    if len(keep) == len(cols):
+        return list(
+            zip(
+                range(last + 1, last + len(keep) + 1),
+                cols.event_ids,
+                cols.users,
+                cols.items,
+                cols.values,
+                cols.timestamps,
+                strict=True,
+            )
+        )
+    return [
+        (
+            last + 1 + j,
+            cols.event_ids[k],
+            cols.users[k],
+            cols.items[k],
+            cols.values[k],
+            cols.timestamps[k],
+        )
+        for j, k in enumerate(keep)
+    ]
+
+
+def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def _flag(x: bool | None) -> int | None:

@@ -46,6 +46,7 @@ class SqliteBackend(SqlBackend):
                 "journal_mode=wal and synchronous=2 (FULL) so an acknowledged write survives"
             )
         backend = cls(conn, str(p))
+        backend.max_params = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         backend.create_schema()
         return backend
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from rectune.data import Interactions
 from rectune.errors import ConfigError, DataError
-from rectune.online._batch import conform_ids, event_columns, record_columns
+from rectune.online._batch import event_columns, id_type, record_columns
 from rectune.online._snapshot import read_snapshots, write_snapshot
 from rectune.online._sql import EVENT_COLUMNS, SqlBackend
 
@@ -147,23 +147,8 @@ class EventStore:
         cols = event_columns(events, now=now)
         if not len(cols):
             return {"accepted": 0, "duplicates": 0, "last_seq": self._db.state().last_seq}
-        with self._db.locked() as state:
-            state.user_int = _id_type(state.user_int, cols.users, cols.user_int, "user_id")
-            state.item_int = _id_type(state.item_int, cols.items, cols.item_int, "item_id")
-            known = self._db.existing_event_ids(list(dict.fromkeys(cols.event_ids)))
-            rows: list[tuple[Any, ...]] = []
-            seq = state.last_seq
-            values, stamps = cols.values.tolist(), cols.timestamps.tolist()
-            for k, eid in enumerate(cols.event_ids):
-                if eid in known:
-                    continue
-                known.add(eid)
-                seq += 1
-                rows.append((seq, eid, cols.users[k], cols.items[k], values[k], stamps[k]))
-            if rows:
-                self._db.insert_events(rows)
-            state.last_seq = seq
-        return {"accepted": len(rows), "duplicates": len(cols) - len(rows), "last_seq": seq}
+        accepted, last_seq = self._db.append_events(cols)
+        return {"accepted": accepted, "duplicates": len(cols) - accepted, "last_seq": last_seq}
 
     def append_items(self, records: Any) -> dict[str, int]:
         """Store item records (``item_id``, optional ``text`` and ``features`` mapping).
@@ -183,7 +168,7 @@ class EventStore:
             return {"accepted": 0, "duplicates": 0, "last_seq": self._db.state().last_seq}
         with self._db.locked() as state:
             attr = "item_int" if with_text else "user_int"
-            setattr(state, attr, _id_type(getattr(state, attr), recs.ids, recs.as_int, col))
+            setattr(state, attr, id_type(getattr(state, attr), recs.ids, recs.as_int, col))
             latest = self._db.latest_records(table, col, set(recs.ids))
             rows: list[tuple[Any, ...]] = []
             seq = state.last_seq
@@ -354,11 +339,3 @@ class EventStore:
             raise ConfigError("compact on postgresql needs snapshot_dir (where to write Parquet)")
         db = Path(self._db.location)
         return db.with_name(db.name + ".snapshots")
-
-
-def _id_type(current: bool | None, ids: list[str], as_int: bool, field: str) -> bool:
-    """The store's id type of a kind: fixed by its first batch, then enforced."""
-    if current is None:
-        return as_int
-    conform_ids(ids, as_int, current, field)
-    return current
