@@ -205,6 +205,12 @@ def main() -> None:
     ap.add_argument("--every-seconds", type=float, default=1.0)
     ap.add_argument("--k", type=int, default=2000, help="fresh: events per cycle / retrain")
     ap.add_argument("--model", default="svd")
+    ap.add_argument(
+        "--variants",
+        default="retrain:none,retrain:default,partial:none,partial:default",
+        help="fresh: policy:guard pairs",
+    )
+    ap.add_argument("--no-never", action="store_true", help="fresh: skip the never row")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -218,15 +224,12 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
         else:
-            rows.append(never(name, args.model, {}))
-            print(json.dumps(rows[-1]), flush=True)
-            variants = (
-                ("retrain", "none"),
-                ("retrain", None),
-                ("partial", "none"),
-                ("partial", None),
-            )
-            for policy, guard in variants:
+            if not args.no_never:
+                rows.append(never(name, args.model, {}))
+                print(json.dumps(rows[-1]), flush=True)
+            for spec in args.variants.split(","):
+                policy, _, given = spec.partition(":")
+                guard = None if given in ("", "default") else given
                 rows.append(replay(name, policy, args.k, args.model, {}, guard=guard))
                 rows[-1]["guard"] = guard or "default"
                 print(json.dumps(rows[-1]), flush=True)
