@@ -202,3 +202,34 @@ def test_kill_9_crash_loop_exactly_once(tmp_path) -> None:
     summary = audit(cfg)
     assert res["kills"] == 3 and summary["events"] > 200
     assert summary["learned_weight"] == cfg["base_weight"] + summary["events"]
+
+
+def test_updater_on_both_backends(world, tmp_path, new_store_url) -> None:
+    reg = Registry.init(tmp_path / "reg", world["root"] / "svd")
+    store = EventStore(new_store_url())
+    store.append(_columns(world["new"]))
+    store.append_items([{"item_id": 10_001, "text": "a brand new film | Drama"}])
+    up = Updater(reg, store, every_events=500)
+    cycles = up.run_once()
+    assert cycles and check_lineage(reg) == []
+    assert up.consumed_seq(reg.aliases["champion"]) == store.last_seq
+    assert sum(c.events for c in cycles) == len(world["new"])
+    up.close()
+    store.close()
+
+
+def test_items_with_text_are_recommendable_before_any_event(world, tmp_path) -> None:
+    reg = Registry.init(tmp_path / "reg", world["root"] / "svd")
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    known = world["old"].item_text
+    twin = known.index[0]
+    store.append_items([{"item_id": 10_001, "text": known.loc[twin]}])  # no event touches it
+    store.append(_columns(world["new"].subset(np.arange(200))))
+    up = Updater(reg, store, base_data=world["old"])
+    cycles = up.run_once()
+    assert cycles[0].new_items_from_text == 1
+    champion = reg.load("champion")
+    assert 10_001 in set(champion.item_map_.ids.tolist())
+    scores = champion.predict([world["old"].user_ids[0]], [10_001])
+    assert np.isfinite(scores).all()
+    up.close()
