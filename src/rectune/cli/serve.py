@@ -4,13 +4,15 @@
 
     rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
                   [--token-file FILE] [--workers N] [--no-update]
-                  [--every-events N] [--every-seconds T]
+                  [--every-events N] [--every-seconds T] [--data DIR]
 
 The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
 needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
 the service refuses any ``--host`` but loopback. ``--workers N`` runs N processes sharing the
 registry and the store: one of them runs the updater, all follow its promotions. SIGTERM
 drains the requests in flight (10 s at most) and stops. A bad setting exits 2 with one line.
+The dashboard is at ``/``; ``--data DIR`` (a dataset with item text, such as MovieLens) gives
+it item titles.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def serve(
     every_seconds: float = typer.Option(
         10.0, "--every-seconds", help="Updater: or once the oldest has waited this long."
     ),
+    data: str | None = typer.Option(
+        None, "--data", help="Dataset directory whose item text gives the dashboard titles."
+    ),
 ) -> None:
     """Serve recommendations and take events over HTTP (FastAPI + uvicorn)."""
     from rectune.serving.server import preflight, run_server
@@ -54,6 +59,7 @@ def serve(
                 "update": not no_update,
                 "every_events": every_events,
                 "every_seconds": every_seconds,
+                "data": data,
             }
         )
         preflight(host, settings)
@@ -61,4 +67,5 @@ def serve(
             f"serving {registry} ({settings.alias}) on http://{host}:{port}, store "
             f"{settings.store}, {workers} worker(s), updater {'on' if settings.update else 'off'}"
         )
+        typer.echo(f"dashboard: http://{host}:{port}/")
         run_server(settings, host=host, port=port, workers=workers, log_level="warning")
