@@ -55,8 +55,8 @@ def load_titles(path: str | os.PathLike[str]) -> dict[str, str]:
 
     try:
         data = load(path)
-    except RectuneError:
-        raise
+    except RectuneError as exc:
+        raise DataError(f"--data: {exc}") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"--data {path}: cannot read it as a dataset ({exc})") from None
     text = data.item_text

@@ -26,6 +26,7 @@ function fmt(x, digits) {
   if (a >= 1) return x.toFixed(2);
   return x.toPrecision(3);
 }
+function wrap(text) { return el("td", { class: "t" }, text); }
 function clock(t) { return new Date(t * 1000).toISOString().slice(11, 19); }
 function isoShort(s) { return s ? s.replace("T", " ").slice(0, 19) : "–"; }
 function epoch(s) { return s ? Date.parse(s) / 1000 : null; }
@@ -161,7 +162,8 @@ function drawVersions(data) {
     const cls = [v.version === champion ? "champion" : "", v.guard && v.guard.action === "refuse"
       ? "refuse" : ""].join(" ").trim();
     return [[`v${v.version}`, v.parent ?? "–", v.aliases.join(", ") || "–", isoShort(v.created_at),
-      ev, v.update ? v.update.policy : "init", preqText(v.prequential), action, checks], cls];
+      ev, v.update ? v.update.policy : "init", wrap(preqText(v.prequential)), wrap(action),
+      wrap(checks)], cls];
   }));
   const count = (act) => data.audit.filter((a) => a.action === act).length;
   $("t-guard").textContent =
