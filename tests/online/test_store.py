@@ -275,3 +275,20 @@ def test_sqlite_refuses_to_run_without_full_sync(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(_sqlite.sqlite3, "connect", lambda *a, **k: Lax(real(*a, **k)))
     with pytest.raises(ConfigError, match="synchronous=1"):
         EventStore(f"sqlite:///{tmp_path}/e.db")
+
+
+def test_user_events_newest_first_without_compacted_ones(store_url: str, tmp_path: Path) -> None:
+    with EventStore(store_url) as store:
+        store.append([ev(f"e{k}", user=k % 2, item=10 + k, ts=1_700_000_000 + k) for k in range(7)])
+        mine = store.user_events(1, limit=2)
+        assert mine.seq.tolist() == [6, 4] and mine.item_id.tolist() == [15, 13]
+        assert mine.user_id.dtype == np.int64 and mine.timestamp.tolist() == [
+            1_700_000_005,
+            1_700_000_003,
+        ]
+        assert store.user_events("0", limit=10).seq.tolist() == [7, 5, 3, 1]  # ids as text too
+        assert len(store.user_events(9)) == 0 and len(store.user_events(1, limit=0)) == 0
+        with pytest.raises(ConfigError, match="limit"):
+            store.user_events(1, limit=-1)
+        store.compact(keep_last=3, snapshot_dir=tmp_path / "snap")
+        assert store.user_events(0, limit=10).seq.tolist() == [7, 5]

@@ -4,19 +4,22 @@
 
     rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
                   [--token-file FILE] [--workers N] [--no-update]
-                  [--every-events N] [--every-seconds T]
+                  [--every-events N] [--every-seconds T] [--data DIR]
     rectune serve --demo [--data DIR] [--demo-seconds 40] [--keep-serving]
 
-``--demo`` runs the whole life on the embedded default (`rectune.serving.demo`): it trains
-SVD, makes a registry (in ``--registry`` or a temporary directory), serves it on SQLite on
-loopback with the updater on, streams the newer events in over HTTP and prints the dashboard
-URL and every promotion.
+``--data DIR``: a dataset whose item text gives the dashboard its titles. ``--demo`` runs the
+whole life on the embedded default (`rectune.serving.demo`): it trains SVD on ``--data`` (or
+synthetic data), makes a registry (in ``--registry`` or a temporary directory), serves it on
+SQLite on loopback with the updater on, streams the newer events in over HTTP and prints the
+dashboard URL and every promotion.
 
 The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
 needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
 the service refuses any ``--host`` but loopback. ``--workers N`` runs N processes sharing the
 registry and the store: one of them runs the updater, all follow its promotions. SIGTERM
 drains the requests in flight (10 s at most) and stops. A bad setting exits 2 with one line.
+The dashboard is at ``/``; ``--data DIR`` (a dataset with item text, such as MovieLens) gives
+it item titles.
 """
 
 from __future__ import annotations
@@ -48,11 +51,13 @@ def serve(
     every_seconds: float = typer.Option(
         10.0, "--every-seconds", help="Updater: or once the oldest has waited this long."
     ),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help="Dataset directory: the dashboard's titles (--demo: the data, default synthetic).",
+    ),
     demo: bool = typer.Option(
         False, "--demo", help="Train, serve on SQLite, stream events in, show the updates."
-    ),
-    data: str | None = typer.Option(
-        None, "--data", help="--demo: a MovieLens directory instead of synthetic data."
     ),
     demo_seconds: float = typer.Option(40.0, "--demo-seconds", help="--demo: stream this long."),
     keep_serving: bool = typer.Option(
@@ -79,6 +84,7 @@ def serve(
                 "update": not no_update,
                 "every_events": every_events,
                 "every_seconds": every_seconds,
+                "data": data,
             }
         )
         preflight(host, settings)
@@ -86,6 +92,7 @@ def serve(
             f"serving {registry} ({settings.alias}) on http://{host}:{port}, store "
             f"{settings.store}, {workers} worker(s), updater {'on' if settings.update else 'off'}"
         )
+        typer.echo(f"dashboard: http://{host}:{port}/")
         run_server(settings, host=host, port=port, workers=workers, log_level="warning")
 
 

@@ -222,6 +222,16 @@ class SqlBackend:
             params.append(limit)
         return list(self.execute(text, params).fetchall())
 
+    def user_events(self, user_id: str, limit: int) -> list[tuple[Any, ...]]:
+        """A user's newest events in the log, newest first (a scan: user_id has no index)."""
+        cols = ", ".join(EVENT_COLUMNS)
+        return list(
+            self.execute(
+                f"SELECT {cols} FROM rt_events WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+        )
+
     def read_range(self, first: int, last: int) -> list[tuple[Any, ...]]:
         cols = ", ".join(EVENT_COLUMNS)
         return list(

@@ -206,6 +206,17 @@ class EventStore:
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return self._batch(frame, state.user_int, state.item_int)
 
+    def user_events(self, user_id: Any, limit: int = 20) -> EventBatch:
+        """The newest ``limit`` events of ``user_id`` still in the log, newest first (events
+        compacted into snapshots are left out). The log has no index on users, so this scans
+        it: meant for looking at one user (the dashboard), not for serving."""
+        if limit < 0:
+            raise ConfigError(f"limit must be >= 0, got {limit}")
+        state = self._db.state()
+        rows = self._db.user_events(str(user_id), limit)
+        frame = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
+        return self._batch(frame, state.user_int, state.item_int)
+
     def read_interactions(self, after_seq: int = 0, limit: int | None = None) -> Interactions:
         """`read` as `Interactions`."""
         return self.read(after_seq, limit).to_interactions()

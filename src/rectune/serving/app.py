@@ -52,6 +52,7 @@ from rectune.errors import (
 from rectune.online.registry import Registry
 from rectune.online.store import EventStore
 from rectune.serving.auth import bearer_dependency
+from rectune.serving.dashboard import dashboard_router
 from rectune.serving.limits import BodyLimit, InFlightLimit
 from rectune.serving.metrics import RequestMetrics
 from rectune.serving.routes_read import read_router
@@ -126,6 +127,7 @@ def create_app(
     auth = [bearer_dependency(service.token)] if service.token else []
     app.include_router(read_router(service))
     app.include_router(write_router(service, auth))
+    app.include_router(dashboard_router(service))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls, status in STATUS:

@@ -13,12 +13,18 @@ sent), ``rectune_requests_total{route,method,status}``, ``rectune_rejected_total
 ``rectune_model_version{alias}``, ``rectune_model_swaps_total``,
 ``rectune_updater_lag_events`` (stored events the served version has not consumed) and
 ``rectune_store_last_seq``.
+
+Beside the histograms, `RecentLatency` keeps the raw latencies since its last drain, so the
+dashboard's sampler (`rectune.serving.timeseries`) can chart p50 / p99 per route over time
+(a histogram's buckets only give cumulative totals).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,6 +39,43 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Latency buckets in seconds: fine below 20 ms, where the service's goal is.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"
+#: Routes left out of `RecentLatency`: the dashboard's page (``/``), its assets and its own
+#: polling would otherwise be most of an idle service's traffic.
+DASHBOARD_PREFIXES = ("/dashboard/", "/v1/dashboard/")
+
+
+class RecentLatency:
+    """Request latencies since the last `drain`, by route (thread-safe, bounded).
+
+    At most ``cap`` latencies are kept per route between two drains (the sampler drains every
+    second or so); beyond that the rest of the interval is counted but not kept.
+    """
+
+    def __init__(self, cap: int = 50_000) -> None:
+        self.cap = cap
+        self._lock = threading.Lock()
+        self._values: dict[str, list[float]] = {}
+        self._dropped: dict[str, int] = {}
+
+    def add(self, route: str, seconds: float) -> None:
+        if route == "/" or route.startswith(DASHBOARD_PREFIXES):
+            return
+        with self._lock:
+            values = self._values.setdefault(route, [])
+            if len(values) < self.cap:
+                values.append(seconds)
+            else:
+                self._dropped[route] = self._dropped.get(route, 0) + 1
+
+    def drain(self) -> dict[str, tuple[np.ndarray, int]]:
+        """``route -> (latencies kept, requests counted)`` since the last drain; resets."""
+        with self._lock:
+            values, dropped = self._values, self._dropped
+            self._values, self._dropped = {}, {}
+        return {
+            r: (np.asarray(v, dtype=np.float64), len(v) + dropped.get(r, 0))
+            for r, v in values.items()
+        }
 
 
 class ServiceMetrics:
@@ -73,10 +116,17 @@ class ServiceMetrics:
             registry=r,
         )
         self.last_seq = Gauge("rectune_store_last_seq", "Last stored sequence number", registry=r)
+        self.recent = RecentLatency()
+
+    def events_ingested(self) -> float:
+        """This process's events-ingested counter."""
+        value = self.registry.get_sample_value("rectune_events_ingested_total")
+        return 0.0 if value is None else float(value)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.latency.labels(route, method).observe(seconds)
         self.requests.labels(route, method, str(status)).inc()
+        self.recent.add(route, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

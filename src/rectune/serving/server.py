@@ -41,15 +41,18 @@ def check_bind(host: str, settings: ServeSettings) -> None:
 
 def preflight(host: str, settings: ServeSettings) -> None:
     """Every check that can fail before the port is bound, each a one-line `RectuneError`:
-    the address, the token file, the registry and its alias, the store."""
+    the address, the token file, the registry and its alias, the store, the titles' data."""
     from rectune.online.registry import Registry
     from rectune.online.store import EventStore
     from rectune.serving.settings import read_token
+    from rectune.serving.titles import load_titles
 
     check_bind(host, settings)
     read_token(settings.token_file)
     Registry(settings.registry).resolve(settings.alias)
     EventStore(settings.store).close()
+    if settings.data is not None:
+        load_titles(settings.data)
 
 
 def run_server(

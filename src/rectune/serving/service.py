@@ -2,8 +2,9 @@
 
 It owns the served model (`ModelHolder`, following the alias), the store thread
 (`StoreThread`), the registry the write routes change (one `Registry` object, used under a
-lock: its in-memory state is re-read by every change), the optional updater thread and the
-metrics. The routes reach them through this one object.
+lock: its in-memory state is re-read by every change), the optional updater thread, the
+metrics and the dashboard's live series (`Sampler`) and item titles (`TitleBook`). The routes
+reach them through this one object.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from rectune.serving.metrics import ServiceMetrics
 from rectune.serving.settings import ServeSettings, read_token
 from rectune.serving.state import Live, ModelHolder, consumed_seq
 from rectune.serving.store_thread import StoreThread
+from rectune.serving.timeseries import Probe, Sampler
+from rectune.serving.titles import TitleBook, load_titles
 from rectune.serving.updating import UpdaterThread
 
 logger = logging.getLogger(__name__)
@@ -50,21 +53,28 @@ class Service:
         self.updater: UpdaterThread | None = None
         self.draining = False
         self.started = False
+        self.titles = TitleBook()
+        probe = Probe(lambda: self.store.call(last_seq), self._lag, self._version)
+        self.sampler = Sampler(probe, self.metrics, settings.sample_seconds)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Open the store, start loading the model (readyz is 503 until it is in), start the
-        updater."""
+        """Load the dashboard's titles (``data``), open the store, start loading the model
+        (readyz is 503 until it is in), the updater and the dashboard's sampler."""
+        if self.settings.data is not None:
+            self.titles = TitleBook(load_titles(self.settings.data))
         self.store.start()
         self.holder.start()
         if self.settings.update:
             self.updater = UpdaterThread(self.settings)
             self.updater.start()
+        self.sampler.start()
         self.started = True
 
     def stop(self) -> None:
         """Stop the updater (after its cycle), the model poller, then the store."""
         self.draining = True
+        self.sampler.stop()
         if self.updater is not None:
             self.updater.stop()
         self.holder.stop()
@@ -106,6 +116,19 @@ class Service:
         batch = self.store.call(read)
         return batch.to_interactions() if len(batch) else None
 
+    def _lag(self, last: int) -> int | None:
+        """Stored events the served alias has not consumed: the updater's own count when this
+        process updates, else from the served version's consumed range."""
+        status = self.updater_status()
+        if status is not None and status.get("lag_events") is not None:
+            return int(status["lag_events"])
+        live = self.holder.current
+        return None if live is None else max(0, last - live.consumed_seq)
+
+    def _version(self) -> int | None:
+        live = self.holder.current
+        return None if live is None else live.version
+
     def updater_status(self) -> dict[str, Any] | None:
         return None if self.updater is None else self.updater.status()
 
@@ -113,9 +136,6 @@ class Service:
         """Set the store and lag gauges (on each scrape of /metrics)."""
         last = await self.store.acall(last_seq)
         self.metrics.last_seq.set(last)
-        status = self.updater_status()
-        live = self.holder.current
-        if status is not None and status.get("lag_events") is not None:
-            self.metrics.lag.set(status["lag_events"])
-        elif live is not None:
-            self.metrics.lag.set(max(0, last - live.consumed_seq))
+        lag = self._lag(last)
+        if lag is not None:
+            self.metrics.lag.set(lag)

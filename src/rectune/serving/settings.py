@@ -63,6 +63,11 @@ class ServeSettings(ConfigBase):
     neither the candidate nor the current version consumed."""
     graceful_seconds: float = Field(10.0, gt=0)
     """On SIGTERM, how long in-flight requests may take before they are cancelled."""
+    data: str | None = None
+    """A dataset directory (any format `rectune.data.load` reads) whose item text gives the
+    dashboard its item titles (None: titles only from posted item records, else ids)."""
+    sample_seconds: float = Field(1.0, gt=0, le=60)
+    """How often the dashboard's live series (ingest rate, lag, latency) take a sample."""
 
     def to_env(self) -> str:
         """The settings as the JSON value of ``RECTUNE_SERVE``."""
