@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dist.get_backend(),
             args.out,
         )
+    dist.barrier()  # every rank done with its collectives before any tears the group down
     dist.destroy_process_group()
     return 0
 
