@@ -2,8 +2,8 @@
 
 It owns the served model (`ModelHolder`, following the alias), the store thread
 (`StoreThread`), the registry the write routes change (one `Registry` object, used under a
-lock: its in-memory state is re-read by every change), the optional updater thread and the
-metrics. The routes reach them through this one object.
+lock: its in-memory state is re-read by every change), the optional updater (a child
+process) and the metrics. The routes reach them through this one object.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rectune.serving.metrics import ServiceMetrics
 from rectune.serving.settings import ServeSettings, read_token
 from rectune.serving.state import Live, ModelHolder, consumed_seq
 from rectune.serving.store_thread import StoreThread
-from rectune.serving.updating import UpdaterThread
+from rectune.serving.updating import UpdaterProcess
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Service:
         self.store = StoreThread(settings.store)
         self.registry = Registry(settings.registry)
         self.registry_lock = threading.Lock()
-        self.updater: UpdaterThread | None = None
+        self.updater: UpdaterProcess | None = None
         self.draining = False
         self.started = False
 
@@ -58,7 +58,7 @@ class Service:
         self.store.start()
         self.holder.start()
         if self.settings.update:
-            self.updater = UpdaterThread(self.settings)
+            self.updater = UpdaterProcess(self.settings)
             self.updater.start()
         self.started = True
 
