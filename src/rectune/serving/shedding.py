@@ -75,11 +75,14 @@ class LoopLag:
         self._samples: deque[tuple[float, float]] = deque()
         self._random = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop sampled (after `start`)."""
 
     def start(self) -> None:
         """Start sampling on the running event loop (the app's lifespan calls it)."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self.loop = asyncio.get_running_loop()
+            self._task = self.loop.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -54,9 +54,16 @@ class UpdaterProcess:
         updates), ``failed`` or ``stopped``."""
         return str(self._status["state"])
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before `start` and after `stop`)."""
+        return None if self._proc is None else self._proc.pid
+
     def start(self) -> None:
         env = {**os.environ, ENV_VAR: self.settings.to_env()}
-        cmd = [sys.executable, "-m", "rectune.serving.updating"]
+        # `nice` before the interpreter starts: even the child's imports yield to requests
+        nice = ["nice", "-n", str(self.settings.updater_nice)] if self.settings.updater_nice else []
+        cmd = [*nice, sys.executable, "-m", "rectune.serving.updating"]
         self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._reader = threading.Thread(
             target=self._read, args=(self._proc,), name="rectune-updater", daemon=True
@@ -136,7 +143,6 @@ def child_main() -> None:
 
     logging.basicConfig(level=logging.WARNING, format="updater: %(levelname)s %(message)s")
     settings = ServeSettings.from_env()
-    os.nice(settings.updater_nice)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
