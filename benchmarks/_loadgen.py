@@ -58,6 +58,7 @@ class Conn:
 async def run(
     url: str, paths: list[str], rate: float, seconds: float, max_connections: int,
     timeout: float, seed: int, dump: str | None = None, warmup: float = 2.0,
+    preconnect: int = 0,
 ) -> dict[str, object]:  # fmt: skip
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -74,8 +75,12 @@ async def run(
     tasks: set[asyncio.Task[None]] = set()
     trace: list[tuple[float, float, int]] = []  # (due - t0, latency, status) per answer
 
+    connects: list[float] = []  # seconds each new connection took to establish
+
     async def connect() -> Conn:
+        t = time.perf_counter()
         r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        connects.append(time.perf_counter() - t)
         return Conn(r, w)
 
     async def one(due: float, head: bytes, conn: Conn | None) -> None:
@@ -108,6 +113,9 @@ async def run(
         (lat_ok if status == 200 else lat_other).append(took)
         idle.append(conn)
 
+    for _ in range(preconnect):  # a warm pool, as a client population would hold
+        idle.append(await connect())
+    opened = peak = len(idle)
     t0 = time.perf_counter() + 0.05
     n_total = int(rate * seconds)
     unsent = 0
@@ -158,6 +166,9 @@ async def run(
         "ok_rate": round(len(lat_ok) / wall, 1),
         "statuses": dict(statuses),
         "connections_peak": peak,
+        "connect_p99_ms": pct(connects, 99),
+        "connect_max_ms": pct(connects, 100),
+        "connects_over_1s": sum(c > 1.0 for c in connects),
         "ok_p50_ms": pct(lat_ok, 50),
         "ok_p99_ms": pct(lat_ok, 99),
         "ok_max_ms": pct(lat_ok, 100),
@@ -185,6 +196,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump", default=None, help="write 'due latency status' per answer")
     ap.add_argument("--warmup", type=float, default=2.0, help="steady_* stats skip these s")
+    ap.add_argument("--preconnect", type=int, default=0, help="connections opened beforehand")
     args = ap.parse_args()
     with open(args.paths) as f:
         paths = [line.strip() for line in f if line.strip()]
@@ -192,7 +204,7 @@ def main() -> None:
 
     out = uvloop.run(
         run(args.url, paths, args.rate, args.seconds, args.max_connections, args.timeout,
-            args.seed, args.dump, args.warmup)
+            args.seed, args.dump, args.warmup, args.preconnect)
     )  # fmt: skip
     print(json.dumps(out))
 

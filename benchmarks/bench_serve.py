@@ -3,24 +3,27 @@
 For each dataset: a model is fitted on the first 80% of the ratings by time and is version 1,
 the champion, of a fresh registry. The server (``rectune serve --token-file ...``, SQLite
 store, updater on: a cycle every ``--every-events`` events or ``--every-seconds``) runs pinned
-to core 0 (``taskset -c 0``); everything that drives it runs pinned to core 1:
+to core 0 (``taskset -c 0``, in a session of its own, see `start_server`); everything that
+drives it runs pinned to core 1:
 
 * an ingest process (`ingest`, this file) posting the last 20% of the ratings, replayed in a
-  loop with fresh ids, in batches to ``POST /v1/events`` at a fixed rate (default 1,000
-  events/s) with the bearer token, through `rectune.client.Client` (retries reuse ids);
+  loop with fresh ids, in batches of 100 to ``POST /v1/events`` at a fixed rate (default
+  1,000 events/s) with the bearer token, through `rectune.client.Client` (retries reuse ids);
 * wrk 4 (closed loop, one thread, C connections, a Lua script drawing each request's user
-  uniformly from the dataset's users: ``GET /v1/recommend/{user}?n=10``), swept over C to find
-  the saturation point (the highest throughput); its CPU is the rusage of the wrk process;
-* `_loadgen.py` (open loop, fixed rate) at 1,000 requests/s, and at twice the saturation point
-  to show the shedding (429/503 answered fast).
+  uniformly from the dataset's users: ``GET /v1/recommend/{user}?n=10``), swept over C; the
+  saturation point is the highest 2xx throughput of the sweep; wrk's latencies cover every
+  answer (503s included); its CPU is the rusage of the wrk process;
+* `_loadgen.py` (open loop, fixed rate, latency from each request's due time) at 1,000
+  requests/s, then at twice the saturation point to show the shedding (503 answered fast).
 
-During the run ``GET /v1/models`` is read before and after each phase: the champion's version
-must move (the updater promotes). Afterwards the ingest process's acknowledged event ids are
-checked against the store: every acked id stored exactly once, every stored id one the client
-sent. The server is then stopped with SIGTERM.
+For each phase: the server's CPU share and its event-loop thread's run-queue wait (the time
+it was ready to run while the core ran another process: the machine is shared), and the
+champion's version after it (read from ``GET /v1/models``: the updater promotes during the
+run). Afterwards the ingest process's acknowledged event ids are checked against the store:
+every acked id stored exactly once, every stored id one the client sent.
 
     PYTHONPATH=src python benchmarks/bench_serve.py --data ml-100k,ml-latest-small \
-        --model svd --seconds 15 --connections 1,2,4,8,16,32,64 --md /tmp/serve.md
+        --seconds 15 --connections 1,4,16,32,64,128 [--priority -10] --md /tmp/serve.md
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,11 +206,16 @@ def run_wrk(cfg: dict[str, Any], url: str, connections: int, seconds: float) -> 
     }
 
 
-def run_fixed(cfg: dict[str, Any], url: str, rate: float, seconds: float) -> dict[str, Any]:
+def run_fixed(
+    cfg: dict[str, Any], url: str, rate: float, seconds: float, preconnect: int
+) -> dict[str, Any]:
+    """`_loadgen.py` at ``rate`` requests/s, with ``preconnect`` keep-alive connections opened
+    before the clock starts (a client population's warm pool; at most 1,024)."""
     cmd = [
         "taskset", "-c", "1", sys.executable, str(HERE / "_loadgen.py"), "--url", url,
         "--paths", str(cfg["root"] / "paths.txt"), "--rate", str(rate),
         "--seconds", str(seconds), "--max-connections", "1024",
+        "--preconnect", str(preconnect),
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env()).stdout
     got = json.loads(out.strip().splitlines()[-1])
@@ -350,8 +359,8 @@ def bench(name: str, args: argparse.Namespace) -> dict[str, Any]:
         for c in args.connections:
             runs.append(phase(run_wrk, c, args.seconds))
         sat = max(runs, key=lambda r: r["ok_rps"])  # answered 2xx: sheds are no throughput
-        fixed = phase(run_fixed, args.fixed_rate, args.seconds)
-        over = phase(run_fixed, round(2 * sat["ok_rps"]), args.seconds)
+        fixed = phase(run_fixed, args.fixed_rate, args.seconds, 64)
+        over = phase(run_fixed, round(2 * sat["ok_rps"]), args.seconds, args.preconnect)
         server_cpu = whole.done()
         ing = stop_ingest(ingest)
         ingest = None
@@ -377,6 +386,8 @@ def bench(name: str, args: argparse.Namespace) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     return out
 
 
@@ -401,11 +412,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             errors = sum(v for k, v in r["statuses"].items() if not k.isdigit()) + r["unsent"]
             shed = ", ".join(f"{v} x {k}" for k, v in codes.items()) or "0"
             if codes:
-                shed += f" (p50 {r['shed_p50_ms']} ms, p99 {r['shed_p99_ms']} ms)"
+                shed += (
+                    f" in p50 {r['shed_p50_ms']} / p99 {r['shed_p99_ms']} ms (after 2 s: "
+                    f"{r['steady_shed_p50_ms']} / {r['steady_shed_p99_ms']})"
+                )
             lines.append(
                 f"| {row['data']} | {label} {r['target_rate']:,.0f}/s | "
-                f"{r['connections_peak']} | {r['ok_rate']:,.0f} | {r['ok_p50_ms']} | "
-                f"{r['ok_p99_ms']} | | {r['ok_max_ms']} | {shed} | {errors} | "
+                f"{r['connections_peak']} | {r['ok_rate']:,.0f} | {r['ok_p50_ms']} "
+                f"({r['steady_ok_p50_ms']}) | {r['ok_p99_ms']} ({r['steady_ok_p99_ms']}) | | "
+                f"{r['ok_max_ms']} | {shed} | {errors} | "
                 f"{r['loadgen_cpu_share']:.0%} | {r['server_cpu_share']:.0%} | "
                 f"{r['server_runqueue_wait_share']:.0%} | v{r['after_champion']} |"
             )
@@ -432,8 +447,12 @@ def main() -> None:
     ap.add_argument("--every-seconds", type=float, default=2.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--priority", type=int, default=0, help="the server's autogroup nice")
+    ap.add_argument(
+        "--preconnect", type=int, default=1024, help="warm connections of the 2x-saturation run"
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the registry and store")
     args = ap.parse_args()
     if args.cmd == "ingest":
         ingest_main(args)

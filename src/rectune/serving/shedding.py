@@ -36,7 +36,7 @@ from starlette.types import Scope, Send
 from rectune.serving.limits import EXEMPT, send_json
 
 #: Multiplies the admitted fraction at each sample over the target while shedding.
-DECREASE = 0.7
+DECREASE = 0.9
 #: Added to the admitted fraction at each sample under the target while shedding.
 INCREASE = 0.02
 #: The admitted fraction never drops below this (some answers keep flowing).
