@@ -86,3 +86,25 @@ def test_mixed_query_still_finds_the_integers() -> None:
     # Regression: a list mixing ints and strings was turned into all strings, losing the ints.
     m = IdMap([3, 5])
     assert m.index_of([3, "nobody", 5]).tolist() == [0, -1, 1]
+
+
+@given(
+    any_ids,
+    st.lists(st.one_of(st.integers(-(2**40), 2**40), st.text(max_size=8)), max_size=20),
+    st.sampled_from([-1, -7]),
+)
+def test_small_queries_agree_with_the_vectorised_lookup(
+    ids: list, query: list, missing: int
+) -> None:
+    """Queries of at most SMALL_QUERY ids take one hash probe each (the fast path of a one-user
+    request); longer ones pandas' get_indexer. Both give the same indices, element by
+    element."""
+    from rectune.data.idmap import SMALL_QUERY
+
+    m = IdMap(ids)
+    repeated = query * (SMALL_QUERY + 1)  # long enough for the vectorised lookup
+    whole = m.index_of(repeated, missing=missing)[: len(query)] if query else []
+    one_by_one = [m.index_of(query[k : k + 1], missing=missing)[0] for k in range(len(query))]
+    assert list(whole) == one_by_one
+    small = m.index_of(query[:SMALL_QUERY], missing=missing)
+    assert small.dtype == np.int64 and list(small) == one_by_one[:SMALL_QUERY]

@@ -57,10 +57,8 @@ def ranked(
         block = rows[start : start + ROW_BLOCK]
         scores = score_rows(block)
         if masked is not None:
-            known = np.flatnonzero(block >= 0)
-            sub = masked[block[known]]
-            hit = np.repeat(known, np.diff(sub.indptr))
-            scores[hit, sub.indices] = -np.inf
+            hit, cols = _masked_cells(masked, block)
+            scores[hit, cols] = -np.inf
         if candidates is not None:
             scores = scores[:, candidates]
         top = top_n(scores, n)
@@ -68,6 +66,23 @@ def ranked(
         out_idx[start : start + len(block)] = top if candidates is None else candidates[top]
     out_idx[~np.isfinite(out_sc)] = -1
     return out_idx, out_sc
+
+
+def _masked_cells(masked: sp.csr_matrix, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row in ``block``, item) of every stored cell of the ``block`` rows of ``masked`` (-1
+    rows: none), read straight from ``indptr``/``indices``: slicing the CSR matrix builds a
+    new one, ~50 us, most of a one-user recommendation."""
+    known = np.flatnonzero(block >= 0)
+    rows = block[known]
+    if len(rows) and rows.max() >= masked.shape[0]:
+        raise IndexError(f"row {rows.max()} out of range for {masked.shape[0]} rows")
+    starts, ends = masked.indptr[rows], masked.indptr[rows + 1]
+    lengths = ends - starts
+    if len(rows) == 1:
+        return np.repeat(known, lengths), masked.indices[starts[0] : ends[0]]
+    # positions start..end-1 of every row, concatenated, without a Python loop
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.repeat(known, lengths), masked.indices[offsets + np.arange(lengths.sum())]
 
 
 def similarity_rows(

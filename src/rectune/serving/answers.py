@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rectune.data.idmap import IdMap
+from rectune.models.base import check_n
 from rectune.serving.state import Live
 
 _CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]{0,18})")
@@ -57,8 +58,11 @@ def recommend_users(live: Live, users: Sequence[int | str], n: int) -> list[dict
     unknown user gets the most popular items with ``fallback`` true."""
     model = live.model
     arr = _id_array(users, model.user_map_)
-    unknown = model.user_map_.index_of(arr) < 0
-    ids, scores = model.recommend(arr, n=n)
+    check_n(n)
+    idx = model.user_map_.index_of(arr)
+    unknown = idx < 0
+    found, scores = model.recommend_indices(idx, n)  # `recommend` on the indices looked up
+    ids = model.item_map_.ids[np.maximum(found, 0)]
     return [
         {
             "user_id": _json_id(arr[k]),

@@ -24,6 +24,7 @@ lifespan's shutdown. ``app_from_env`` is the factory each ``--workers`` process 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -39,6 +40,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from rectune.errors import (
     ArtifactError,
@@ -60,6 +62,7 @@ from rectune.serving.routes_write import write_router
 from rectune.serving.schemas import AsciiJSONResponse, invalid
 from rectune.serving.service import Service
 from rectune.serving.settings import ServeSettings, default_store_url
+from rectune.serving.shedding import LoopLag, shed
 from rectune.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -87,6 +90,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return AsciiJSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
 
+class ServiceApp(FastAPI):
+    """The FastAPI app with read shedding in front of everything (`rectune.serving.shedding`):
+    a refused read costs no routing and no middleware."""
+
+    loop_lag: LoopLag | None = None
+    rejected: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lag = self.loop_lag
+        if lag is not None and lag.admit < 1.0 and await shed(scope, send, lag, self.rejected):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     registry: Registry | str | os.PathLike[str],
     store: EventStore | str | None = None,
@@ -105,18 +122,22 @@ def create_app(
     values.update(registry=str(root), store=url)
     service = Service(ServeSettings.from_dict(values))
 
+    lag = LoopLag(service.settings.shed_lag_ms / 1000, gauge=service.metrics.loop_lag)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(service.start)
         restore = _drain_on_signals(service)
+        lag.start()
         try:
             yield
         finally:
             restore()
             service.draining = True
+            await lag.stop()
             await anyio.to_thread.run_sync(service.stop)
 
-    app = FastAPI(
+    app = ServiceApp(
         title="rectune",
         version=__version__,
         summary="Recommendations, events and model versions over HTTP",
@@ -124,6 +145,7 @@ def create_app(
         default_response_class=AsciiJSONResponse,
     )
     app.state.service = service
+    app.loop_lag, app.rejected = lag, service.metrics.rejected
     auth = [bearer_dependency(service.token)] if service.token else []
     app.include_router(read_router(service))
     app.include_router(write_router(service, auth))
@@ -142,7 +164,9 @@ def create_app(
 def app_from_env() -> FastAPI:
     """The app of one ``rectune serve --workers N`` process (settings from ``RECTUNE_SERVE``)."""
     s = ServeSettings.from_env()
-    return create_app(s.registry, s.store, s)
+    app = create_app(s.registry, s.store, s)
+    gc.freeze()  # as `rectune.serving.server.run_server` does for one process
+    return app
 
 
 def _handler(status: int) -> Callable[[Request, Exception], Any]:

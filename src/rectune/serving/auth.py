@@ -25,7 +25,7 @@ def bearer_dependency(token: str) -> Callable[..., None]:
     """A FastAPI dependency that admits only ``Authorization: Bearer <token>``."""
     expected = token.encode()
 
-    def require_token(
+    async def require_token(  # async: no hop to a worker thread for a compare
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_scheme)],
     ) -> None:
         if credentials is None:

@@ -8,7 +8,8 @@ same in every worker).
 Metric names: ``rectune_request_duration_seconds{route,method}`` (histogram, by route
 template such as ``/v1/recommend/{user_id}``, from the first byte received to the last byte
 sent), ``rectune_requests_total{route,method,status}``, ``rectune_rejected_total{reason}``
-(``overload``, ``body_too_large``), ``rectune_in_flight``, ``rectune_events_ingested_total``,
+(``overload``: too many in flight, ``queue``: a standing queue, ``body_too_large``),
+``rectune_in_flight``, ``rectune_event_loop_lag_seconds``, ``rectune_events_ingested_total``,
 ``rectune_events_duplicate_total``, ``rectune_items_ingested_total``,
 ``rectune_model_version{alias}``, ``rectune_model_swaps_total``,
 ``rectune_updater_lag_events`` (stored events the served version has not consumed) and
@@ -117,6 +118,11 @@ class ServiceMetrics:
         )
         self.last_seq = Gauge("rectune_store_last_seq", "Last stored sequence number", registry=r)
         self.recent = RecentLatency()
+        self.loop_lag = Gauge(
+            "rectune_event_loop_lag_seconds",
+            "How late the event loop ran its last timer (the wait before a request is read)",
+            registry=r,
+        )
 
     def events_ingested(self) -> float:
         """This process's events-ingested counter."""

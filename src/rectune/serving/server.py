@@ -6,10 +6,16 @@ with ``workers > 1`` uvicorn starts that many processes, each calling
 path travels, never the token). SIGTERM (or Ctrl-C) drains: ``/readyz`` turns 503, the
 listening socket closes, requests in flight get ``graceful_seconds`` to finish, the updater
 stops after its cycle, the store closes. Access logs are off (``/metrics`` counts requests).
+
+Once the app is built, `gc.freeze` moves every object made so far (modules, routes, schemas:
+~140,000) out of the collector's reach: a full collection of them took 65-130 ms, a pause
+that every request in flight waited for, a few times a minute under load. What is left to
+scan is the served models and the requests' own objects (a full collection: ~1 ms).
 """
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import os
 
@@ -78,7 +84,9 @@ def run_server(
         "lifespan": "on",
     }
     if workers == 1:
-        uvicorn.run(create_app(settings.registry, settings.store, settings), **common)
+        app = create_app(settings.registry, settings.store, settings)
+        gc.freeze()
+        uvicorn.run(app, **common)
         return
     create_app(settings.registry, settings.store, settings)  # fail here, not in N workers
     os.environ[ENV_VAR] = settings.to_env()

@@ -2,9 +2,9 @@
 
 It owns the served model (`ModelHolder`, following the alias), the store thread
 (`StoreThread`), the registry the write routes change (one `Registry` object, used under a
-lock: its in-memory state is re-read by every change), the optional updater thread, the
-metrics and the dashboard's live series (`Sampler`) and item titles (`TitleBook`). The routes
-reach them through this one object.
+lock: its in-memory state is re-read by every change), the optional updater (a child
+process), the metrics and the dashboard's live series (`Sampler`) and item titles
+(`TitleBook`). The routes reach them through this one object.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rectune.serving.state import Live, ModelHolder, consumed_seq
 from rectune.serving.store_thread import StoreThread
 from rectune.serving.timeseries import Probe, Sampler
 from rectune.serving.titles import TitleBook, load_titles
-from rectune.serving.updating import UpdaterThread
+from rectune.serving.updating import UpdaterProcess
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Service:
         self.store = StoreThread(settings.store)
         self.registry = Registry(settings.registry)
         self.registry_lock = threading.Lock()
-        self.updater: UpdaterThread | None = None
+        self.updater: UpdaterProcess | None = None
         self.draining = False
         self.started = False
         self.titles = TitleBook()
@@ -66,7 +66,7 @@ class Service:
         self.store.start()
         self.holder.start()
         if self.settings.update:
-            self.updater = UpdaterThread(self.settings)
+            self.updater = UpdaterProcess(self.settings)
             self.updater.start()
         self.sampler.start()
         self.started = True

@@ -40,7 +40,10 @@ class ServeSettings(ConfigBase):
     """File holding the bearer token that every write route requires (None: writes are open;
     the CLI then binds loopback only)."""
     update: bool = True
-    """Run the updater (`rectune.online.Updater`) in a background thread."""
+    """Run the updater (`rectune.online.Updater`) beside the service, in a child process."""
+    updater_nice: int = Field(10, ge=0, le=19)
+    """How much lower the updater's CPU priority is than the service's (``nice``): on a busy
+    core requests go first and the updater's lag grows instead."""
     every_events: int = Field(1000, ge=1)
     """The updater starts a cycle once this many new events are stored..."""
     every_seconds: float = Field(10.0, gt=0)
@@ -58,6 +61,11 @@ class ServeSettings(ConfigBase):
     max_in_flight: int = Field(64, ge=1)
     """Requests handled at once; beyond that a request is answered 503 at once (probes and
     /metrics are exempt)."""
+    shed_lag_ms: float = Field(20.0, gt=0)
+    """Target wait of a request before it is read: once requests have waited longer for all
+    of the last 100 ms (a standing queue), a fraction of the reads is answered 503 at once
+    until the wait is back under it (`rectune.serving.shedding`). 20 ms is the service's p99
+    goal: a queue standing above it loses the goal anyway; below it, late beats refused."""
     guard_events: int = Field(5000, ge=1)
     """Held-out events a promotion's guard is scored on: the most recent stored events that
     neither the candidate nor the current version consumed."""

@@ -44,6 +44,9 @@ class Live:
     loaded_at: float
     similarities: bool = True
     """Whether the model has item similarities (`similar_items`)."""
+    answer_seconds: float = 0.0
+    """How long one warm one-user recommendation took (the routes compute answers this
+    cheap on the event loop, dearer ones in a worker thread)."""
 
 
 def consumed_seq(registry: Registry, version: int | None) -> int:
@@ -59,22 +62,30 @@ def consumed_seq(registry: Registry, version: int | None) -> int:
     return 0
 
 
-def warm(model: Recommender) -> bool:
-    """Run one recommendation and one similar-items list, so lazy caches are built before the
+def warm(model: Recommender) -> tuple[bool, float]:
+    """Run recommendations and one similar-items list, so lazy caches are built before the
     model takes traffic (and a model that cannot answer is found before the swap).
 
-    Returns whether the model has item similarities.
+    Returns whether the model has item similarities, and the seconds of the best of three
+    warm one-user recommendations of ten items (what a request will cost).
     """
     users = model.user_map_.ids[:1]
+    cost = 0.0
     if len(users):
         model.recommend(users, n=1)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            model.recommend(users, n=10)
+            times.append(time.perf_counter() - t0)
+        cost = min(times)
     items = model.item_map_.ids[:1]
     if len(items):
         try:
             model.similar_items(items, n=1)
         except ConfigError:  # a model without item similarities: /v1/similar answers 501
-            return False
-    return True
+            return False, cost
+    return True, cost
 
 
 class ModelHolder:
@@ -172,6 +183,6 @@ class ModelHolder:
         if current is not None and current.version == target:
             return current
         model = self._registry.load(target)
-        similarities = warm(model)
+        similarities, cost = warm(model)
         consumed = consumed_seq(self._registry, target)
-        return Live(model, target, self.alias, consumed, time.time(), similarities)
+        return Live(model, target, self.alias, consumed, time.time(), similarities, cost)

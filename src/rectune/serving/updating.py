@@ -1,117 +1,193 @@
-"""`UpdaterThread`: the live updater (`rectune.online.Updater`) beside the service.
+"""`UpdaterProcess`: the live updater (`rectune.online.Updater`) beside the service, in a child
+process at a lower CPU priority.
 
-The thread opens its own `Registry` and `EventStore` (an sqlite3 connection belongs to its
-thread) and runs the updater's cycles with `Updater.step` until the service stops. The
-updater takes an exclusive lock on the registry (``REG/updater.lock``), so with
-``--workers N`` one worker updates and the others only serve and follow the promotions; a
-follower retries the lock every `FOLLOW_RETRY_SECONDS`, so if the updating worker dies
-another one takes over. `status` answers from a copy the thread refreshes itself (never
-touching the thread's store from another thread).
+Why a process and not a thread: a cycle (scoring, ``partial_fit``, writing and verifying a
+version, the guard) is seconds of mostly Python work. In the serving process it would hold the
+GIL against the event loop, and every request would wait for it in 5 ms slices (p99 of
+100-200 ms at 1,000 requests/s in ``benchmarks/bench_serve.py``). As a child it shares no GIL,
+and at ``nice`` +`ServeSettings.updater_nice` the kernel runs the serving process first when
+both want a core: under load the updater slows down (its lag grows, shown in ``/metrics``),
+requests do not.
+
+The child (``python -m rectune.serving.updating``, settings in ``RECTUNE_SERVE``) opens its
+own `Registry` and `EventStore` and runs `Updater.step` until told to stop. It takes the
+registry's exclusive updater lock (``REG/updater.lock``), so with ``--workers N`` one child
+updates and the others follow, retrying the lock every `FOLLOW_RETRY_SECONDS` (if the
+updating one dies another takes over). It prints its status as one JSON line after each cycle
+and at least every `STATUS_SECONDS`; the parent keeps the latest for `status`. It stops after
+its cycle on SIGTERM or when its stdin closes, which happens when the serving process exits
+in any way, ``kill -9`` included: no updater outlives its service.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 
 from rectune.errors import RegistryError
-from rectune.online.live import Updater
-from rectune.online.registry import Registry
-from rectune.online.store import EventStore
-from rectune.serving.settings import ServeSettings
+from rectune.serving.settings import ENV_VAR, ServeSettings
 
 logger = logging.getLogger(__name__)
 FOLLOW_RETRY_SECONDS = 2.0
 STATUS_SECONDS = 1.0
 
 
-class UpdaterThread:
-    """Runs the updater for ``settings`` in a daemon thread (see the module docstring)."""
+class UpdaterProcess:
+    """Runs the updater for ``settings`` in a child process (see the module docstring)."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.state = "starting"
+        self._status: dict[str, Any] = {"state": "starting", "error": None}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def state(self) -> str:
         """``starting``, ``updating`` (holds the lock), ``following`` (another process
         updates), ``failed`` or ``stopped``."""
-        self.error: str | None = None
-        self._status: dict[str, Any] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        return str(self._status["state"])
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before `start` and after `stop`)."""
+        return None if self._proc is None else self._proc.pid
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name="rectune-updater", daemon=True)
-        self._thread.start()
+        env = {**os.environ, ENV_VAR: self.settings.to_env()}
+        # `nice` before the interpreter starts: even the child's imports yield to requests
+        nice = ["nice", "-n", str(self.settings.updater_nice)] if self.settings.updater_nice else []
+        cmd = [*nice, sys.executable, "-m", "rectune.serving.updating"]
+        self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc,), name="rectune-updater", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                self._status = json.loads(line)
+            except ValueError:
+                logger.warning("updater: unreadable status line %r", line[:200])
+        code = proc.wait()
+        if self._status["state"] not in ("stopped", "failed"):
+            why = f"the updater process exited with status {code}"
+            self._status = {**self._status, "state": "failed", "error": why}
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask the loop to stop after the cycle it is in, and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("the updater did not stop within %.0f s", timeout)
-            self._thread = None
+        """Ask the child to stop after the cycle it is in, and wait for it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("the updater did not stop within %.0f s; killing it", timeout)
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+        self._proc = None
 
     def status(self) -> dict[str, Any]:
         """``{"state", "error", ...}`` plus the updater's last `Updater.status` when it runs."""
-        return {"state": self.state, "error": self.error, **(self._status or {})}
+        return dict(self._status)
 
-    def _main(self) -> None:
-        s = self.settings
-        store = None
-        updater = None
+
+# ------------------------------------------------------------------ the child process
+def _emit(status: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(status, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _loop(updater: Any, settings: ServeSettings, stop: threading.Event) -> None:
+    state, refreshed, backoff = "starting", 0.0, 1.0
+    while not stop.is_set():
         try:
-            store = EventStore(s.store)
-            updater = Updater(
-                Registry(s.registry),
-                store,
-                every_events=s.every_events,
-                every_seconds=s.every_seconds,
-                alias=s.alias,
-            )
-            self._loop(updater)
-            self.state = "stopped"
-        except Exception as exc:  # the service goes on serving; /v1/models shows why
-            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
-            logger.exception("the updater stopped")
-        finally:
-            if updater is not None:
-                updater.close()
-            if store is not None:
-                store.close()
-
-    def _failed_cycle(self, exc: Exception, backoff: float) -> None:
-        """Record why a cycle failed (shown by /v1/models) and wait before the next try."""
-        self.state, self.error = "retrying", f"{type(exc).__name__}: {exc}"
-        logger.exception("an updater cycle failed; retrying in %.0fs", backoff)
-        self._stop.wait(backoff)
-
-    def _loop(self, updater: Updater) -> None:
-        refreshed, backoff = 0.0, 1.0
-        while not self._stop.is_set():
-            try:
-                cycle = updater.step()
-            except RegistryError as exc:
-                if "another updater" not in str(exc):
-                    self._failed_cycle(exc, backoff)
-                    backoff = min(backoff * 2, 60.0)
-                    continue
-                if self.state != "following":
-                    logger.info(
-                        "another process updates %s; this one serves", self.settings.registry
-                    )
-                self.state = "following"
-                self._stop.wait(FOLLOW_RETRY_SECONDS)
+            cycle = updater.step()
+        except RegistryError as exc:
+            if "another updater" not in str(exc):
+                backoff = _failed_cycle(exc, backoff, stop)
+                state = "retrying"
                 continue
-            except Exception as exc:  # a failed cycle wrote nothing visible: retry later
-                self._failed_cycle(exc, backoff)
-                backoff = min(backoff * 2, 60.0)
-                continue
-            self.state, self.error, backoff = "updating", None, 1.0
-            now = time.monotonic()
-            if cycle is not None or now - refreshed >= STATUS_SECONDS:
-                self._status = updater.status()
-                refreshed = now
-            if cycle is None:
-                self._stop.wait(min(0.05, self.settings.every_seconds / 4))
+            if state != "following":
+                logger.info("another process updates %s; this one serves", settings.registry)
+                state = "following"
+                _emit({"state": state, "error": None})
+            stop.wait(FOLLOW_RETRY_SECONDS)
+            continue
+        except Exception as exc:  # a failed cycle wrote nothing visible: retry later
+            backoff = _failed_cycle(exc, backoff, stop)
+            state = "retrying"
+            continue
+        backoff = 1.0
+        now = time.monotonic()
+        if state != "updating" or cycle is not None or now - refreshed >= STATUS_SECONDS:
+            state = "updating"
+            _emit({"state": state, "error": None, **updater.status()})
+            refreshed = now
+        if cycle is None:
+            stop.wait(min(0.05, settings.every_seconds / 4))
+
+
+def _failed_cycle(exc: Exception, backoff: float, stop: threading.Event) -> float:
+    """Report why a cycle failed (shown by /v1/models), wait, and return the next backoff."""
+    logger.exception("an updater cycle failed; retrying in %.0fs", backoff)
+    _emit({"state": "retrying", "error": f"{type(exc).__name__}: {exc}"})
+    stop.wait(backoff)
+    return min(backoff * 2, 60.0)
+
+
+def child_main() -> None:
+    """The child: run the updater of ``RECTUNE_SERVE``'s settings until stopped."""
+    from rectune.online.live import Updater
+    from rectune.online.registry import Registry
+    from rectune.online.store import EventStore
+
+    logging.basicConfig(level=logging.WARNING, format="updater: %(levelname)s %(message)s")
+    settings = ServeSettings.from_env()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def watch_parent() -> None:
+        sys.stdin.buffer.read()  # returns at EOF: the service closed the pipe or died
+        stop.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    store = updater = None
+    try:
+        store = EventStore(settings.store)
+        updater = Updater(
+            Registry(settings.registry),
+            store,
+            every_events=settings.every_events,
+            every_seconds=settings.every_seconds,
+            alias=settings.alias,
+        )
+        _loop(updater, settings, stop)
+        _emit({"state": "stopped", "error": None})
+    except Exception as exc:  # the service goes on serving; /v1/models shows why
+        logger.exception("the updater stopped")
+        _emit({"state": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        if updater is not None:
+            updater.close()
+        if store is not None:
+            store.close()
+
+
+if __name__ == "__main__":
+    child_main()
