@@ -159,6 +159,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 time.sleep(0.5)
             else:
                 raise AssertionError(f"the updater made too few versions: {models}")
+            # The live series sample once a second: wait until the ingest rate and the lag
+            # have the points the page must draw (a loaded machine may sample late).
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                samples = c.get("/v1/dashboard/series").json()["samples"]
+                rates = [x for x in samples if x["rate"] is not None]
+                lags = [x for x in samples if x["lag"] is not None]
+                if len(rates) >= 6 and len(lags) >= 6:
+                    break
+                time.sleep(0.5)
         user = Counter(e["user_id"] for e in events).most_common(1)[0][0]
         mine = [e for e in events if e["user_id"] == user]
         titles = {int(i): title_of(t) for i, t in data.item_text.items()}
