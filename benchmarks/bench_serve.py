@@ -29,6 +29,7 @@ every acked id stored exactly once, every stored id one the client sent.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -113,19 +114,20 @@ def env() -> dict[str, str]:
 
 
 def start_server(cfg: dict[str, Any], port: int, args: argparse.Namespace) -> subprocess.Popen:
-    """``rectune serve`` pinned to core 0, in a session of its own: with the kernel's
-    autogroups (on here) CPU time is shared between sessions first, so the server and its
-    updater child form one group, apart from the load generators; ``--priority P`` sets that
-    group's nice value (-20..19), to keep other users of the machine from starving it."""
+    """``rectune serve`` pinned to core 0, in a session of its own (`spawn`): with the
+    kernel's autogroups (on here) CPU time is shared between sessions first, so the server and
+    its updater child form one group, apart from the load generators; ``--priority P`` sets
+    that group's nice value (-20..19), and the drivers', to keep other users of the machine
+    from starving them."""
     cmd = [
-        "setsid", "taskset", "-c", "0", sys.executable, "-m", "rectune.cli.main", "serve",
+        "taskset", "-c", "0", sys.executable, "-m", "rectune.cli.main", "serve",
         "--registry", cfg["registry"], "--store", cfg["store"],
         "--token-file", str(cfg["root"] / "token"), "--port", str(port),
         "--every-events", str(args.every_events), "--every-seconds", str(args.every_seconds),
         "--workers", str(args.workers),
     ]  # fmt: skip
     log = open(cfg["root"] / "server.log", "w")
-    proc = subprocess.Popen(cmd, env=env(), stdout=log, stderr=subprocess.STDOUT)
+    proc = spawn(cmd, env=env(), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,8 +135,6 @@ def start_server(cfg: dict[str, Any], port: int, args: argparse.Namespace) -> su
             raise RuntimeError(f"server exited: {(cfg['root'] / 'server.log').read_text()}")
         try:
             if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                if args.priority:
-                    Path(f"/proc/{proc.pid}/autogroup").write_text(str(args.priority))
                 return proc
         except httpx.TransportError:
             pass
@@ -176,6 +176,36 @@ def champion(url: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- drivers
+PRIORITY = 0  # set from --priority: the autogroup nice of the server and of the drivers
+
+
+def spawn(cmd: list[str], **kw: Any) -> subprocess.Popen:
+    """``cmd`` in a session (an autogroup) of its own, at nice `PRIORITY` if set."""
+    proc = subprocess.Popen(["setsid", *cmd], **kw)
+    if PRIORITY:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(PRIORITY))
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, float]:
+    """Wait for ``proc``; its stdout and its run-queue wait in seconds (the time it was ready
+    to run while its core ran something else), sampled from /proc until it exits."""
+    waits: dict[str, float] = {}  # per thread
+    tasks = Path(f"/proc/{proc.pid}/task")
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            for t in tasks.iterdir():
+                waits[t.name] = int((t / "schedstat").read_text().split()[1]) / 1e9
+        time.sleep(0.2)
+    waited = sum(waits.values())
+    out, _ = proc.communicate(timeout=30)
+    if proc.returncode:
+        raise RuntimeError(f"{proc.args} exited {proc.returncode}")
+    return out, waited
+
+
 def run_wrk(cfg: dict[str, Any], url: str, connections: int, seconds: float) -> dict[str, Any]:
     """One wrk run pinned to core 1; the JSON its Lua ``done`` prints, plus its CPU."""
     cmd = [
@@ -183,7 +213,7 @@ def run_wrk(cfg: dict[str, Any], url: str, connections: int, seconds: float) -> 
         "--timeout", "5s", "-s", str(cfg["root"] / "users.lua"), url,
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out, waited = finish(spawn(cmd, stdout=subprocess.PIPE, text=True), seconds + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     got = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
@@ -203,6 +233,7 @@ def run_wrk(cfg: dict[str, Any], url: str, connections: int, seconds: float) -> 
         "errors": errors,
         "non_2xx": got["status"],
         "wrk_cpu_share": round(cpu / secs, 2),
+        "generator_runqueue_wait_share": round(waited / secs, 2),
     }
 
 
@@ -217,8 +248,9 @@ def run_fixed(
         "--seconds", str(seconds), "--max-connections", "1024",
         "--preconnect", str(preconnect),
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env()).stdout
+    out, waited = finish(spawn(cmd, stdout=subprocess.PIPE, text=True, env=env()), seconds + 90)
     got = json.loads(out.strip().splitlines()[-1])
+    got["generator_runqueue_wait_share"] = round(waited / got["wall_seconds"], 2)
     got["loadgen_cpu_share"] = round(got.pop("cpu_seconds") / got["wall_seconds"], 2)
     return {"tool": "loadgen", **got}
 
@@ -229,7 +261,7 @@ def start_ingest(cfg: dict[str, Any], url: str, args: argparse.Namespace) -> sub
         "--url", url, "--root", str(cfg["root"]), "--rate", str(args.ingest_rate),
         "--batch", str(args.batch),
     ]  # fmt: skip
-    return subprocess.Popen(cmd, env=env(), stdout=subprocess.PIPE, text=True)
+    return spawn(cmd, env=env(), stdout=subprocess.PIPE, text=True)
 
 
 def stop_ingest(proc: subprocess.Popen) -> dict[str, Any]:
@@ -395,7 +427,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     """The RESULTS.md table: one row per wrk run, then the two fixed-rate runs."""
     lines = [
         "| data | load | conns | 2xx/s | p50 ms | p99 ms | p99.9 ms | max ms | non-2xx "
-        "| errors | generator CPU | server CPU | server run-queue wait | champion after |",
+        "| errors | generator CPU (run-queue wait) | server CPU | server run-queue wait "
+        "| champion after |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -404,7 +437,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                 f"| {row['data']} | wrk | {r['connections']} | {r['ok_rps']:,.0f} | "
                 f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | "
                 f"{r['max_ms']:.1f} | {r['non_2xx']} | {r['errors'] - r['non_2xx']} | "
-                f"{r['wrk_cpu_share']:.0%} | {r['server_cpu_share']:.0%} | "
+                f"{r['wrk_cpu_share']:.0%} ({r['generator_runqueue_wait_share']:.0%}) | "
+                f"{r['server_cpu_share']:.0%} | "
                 f"{r['server_runqueue_wait_share']:.0%} | v{r['after_champion']} |"
             )
         for label, r in (("fixed rate", row["fixed"]), ("2x saturation", row["overload"])):
@@ -421,7 +455,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                 f"{r['connections_peak']} | {r['ok_rate']:,.0f} | {r['ok_p50_ms']} "
                 f"({r['steady_ok_p50_ms']}) | {r['ok_p99_ms']} ({r['steady_ok_p99_ms']}) | | "
                 f"{r['ok_max_ms']} | {shed} | {errors} | "
-                f"{r['loadgen_cpu_share']:.0%} | {r['server_cpu_share']:.0%} | "
+                f"{r['loadgen_cpu_share']:.0%} ({r['generator_runqueue_wait_share']:.0%}) | "
+                f"{r['server_cpu_share']:.0%} | "
                 f"{r['server_runqueue_wait_share']:.0%} | v{r['after_champion']} |"
             )
     return "\n".join(lines)
@@ -458,6 +493,8 @@ def main() -> None:
         ingest_main(args)
         return
     args.connections = [int(c) for c in args.connections.split(",")]
+    global PRIORITY
+    PRIORITY = args.priority
     rows = [bench(name, args) for name in args.data.split(",")]
     for row in rows:
         row["machine"] = machine()

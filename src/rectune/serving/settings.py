@@ -41,9 +41,10 @@ class ServeSettings(ConfigBase):
     the CLI then binds loopback only)."""
     update: bool = True
     """Run the updater (`rectune.online.Updater`) beside the service, in a child process."""
-    updater_nice: int = Field(10, ge=0, le=19)
+    updater_nice: int = Field(19, ge=0, le=19)
     """How much lower the updater's CPU priority is than the service's (``nice``): on a busy
-    core requests go first and the updater's lag grows instead."""
+    core requests go first and the updater's lag grows instead (at 19 the updater gets about
+    1.5% of a core the service wants whole; an idle core is all the updater's)."""
     every_events: int = Field(1000, ge=1)
     """The updater starts a cycle once this many new events are stored..."""
     every_seconds: float = Field(10.0, gt=0)

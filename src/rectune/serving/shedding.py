@@ -14,7 +14,8 @@ is that wait. `LoopLag` samples it and turns it into an admission probability:
   or by ``target / lag`` if smaller (a lag ten times the target cuts it tenfold at once),
   and each sample below adds `INCREASE` (AIMD, as TCP's congestion control), until it is
   back at 1. The fraction settles where the loop keeps up with what it admits plus the
-  cheap refusals.
+  cheap refusals. For `HOLD` seconds after a cut, a lag over the target cuts again at
+  once even from a fraction back at 1: an overload that goes on is no new burst.
 
 `shed` answers a refused read 503 with ``Retry-After: 1`` from the outermost layer of the
 app (`rectune.serving.app.ServiceApp`), before any routing or middleware, so a refusal costs
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections import deque
 
@@ -41,6 +43,9 @@ DECREASE = 0.9
 INCREASE = 0.02
 #: The admitted fraction never drops below this (some answers keep flowing).
 MIN_ADMIT = 0.01
+#: For this many seconds after a cut, a lag over the target cuts again at once, even from a
+#: fraction back at 1 (an overload that goes on is not a new burst to be tolerated).
+HOLD = 1.0
 
 
 class LoopLag:
@@ -73,6 +78,7 @@ class LoopLag:
         self.admit = 1.0
         """The fraction of reads admitted (1: no shedding)."""
         self._samples: deque[tuple[float, float]] = deque()
+        self._cut_at = -math.inf
         self._random = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -108,10 +114,12 @@ class LoopLag:
         # samples are further apart than the window, and one of them still speaks for it.
         while len(samples) > 1 and samples[1][0] <= now - self.window:
             samples.popleft()
-        if lag > self.target and (self.admit < 1.0 or self.standing(now)):
+        over = lag > self.target
+        if over and (self.admit < 1.0 or now - self._cut_at < HOLD or self.standing(now)):
             # at least DECREASE, more the further over: one sample of a 10x queue cuts 10x
             self.admit = max(MIN_ADMIT, self.admit * min(DECREASE, self.target / lag))
-        elif lag <= self.target and self.admit < 1.0:
+            self._cut_at = now
+        elif not over and self.admit < 1.0:
             self.admit = min(1.0, self.admit + INCREASE)
 
     def refuse(self) -> bool:

@@ -5,9 +5,11 @@ Why a process and not a thread: a cycle (scoring, ``partial_fit``, writing and v
 version, the guard) is seconds of mostly Python work. In the serving process it would hold the
 GIL against the event loop, and every request would wait for it in 5 ms slices (p99 of
 100-200 ms at 1,000 requests/s in ``benchmarks/bench_serve.py``). As a child it shares no GIL,
-and at ``nice`` +`ServeSettings.updater_nice` the kernel runs the serving process first when
-both want a core: under load the updater slows down (its lag grows, shown in ``/metrics``),
-requests do not.
+and at ``nice`` +`ServeSettings.updater_nice` (19 by default, set before the child's
+interpreter starts) the kernel runs the serving process first when both want a core: under
+load the updater slows down (its lag grows, shown in ``/metrics``), requests do not. (The
+child stays in the service's session, so with Linux autogroups the two share that session's
+CPU between them, and other sessions are not affected.)
 
 The child (``python -m rectune.serving.updating``, settings in ``RECTUNE_SERVE``) opens its
 own `Registry` and `EventStore` and runs `Updater.step` until told to stop. It takes the
