@@ -142,14 +142,6 @@ def run_lag(name: str, rate: float, seconds: float, every_events: int, every_sec
 
 
 # ---------------------------------------------------------------------------------- fresh
-def pooled(cycles, metric: str) -> float:  # type: ignore[no-untyped-def]
-    n = np.array([c.prequential.get("n", 0) for c in cycles if c.prequential])
-    v = np.array([c.prequential[metric] for c in cycles if c.prequential])
-    if metric in ("rmse",):
-        return float(np.sqrt(np.sum(n * v**2) / n.sum()))
-    return float(np.sum(n * v) / n.sum())
-
-
 def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], **kw: Any):  # type: ignore[no-untyped-def]
     root = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
     base, stream, reg, url = world(root, name, model, params)

@@ -233,3 +233,43 @@ def test_items_with_text_are_recommendable_before_any_event(world, tmp_path) -> 
     scores = champion.predict([world["old"].user_ids[0]], [10_001])
     assert np.isfinite(scores).all()
     up.close()
+
+
+def test_run_retries_failed_steps_with_doubling_backoff(world, tmp_path) -> None:
+    _, _, up = _fresh(world, tmp_path, every_events=500)
+    real, failures = up.step, iter([OSError("disk"), OSError("disk")])
+
+    def flaky(**kw):
+        exc = next(failures, None)
+        if exc is not None:
+            raise exc
+        return real(**kw)
+
+    up.step = flaky  # type: ignore[method-assign]
+    waits, seen = [], []
+    up.run(max_cycles=2, on_cycle=seen.append, on_error=lambda e, b: waits.append(b) or 0.0)
+    assert waits == [1.0, 2.0] and len([c for c in seen if c is not None]) == 2
+    with pytest.raises(OSError):  # without on_error a failure propagates
+        up.step = lambda **kw: (_ for _ in ()).throw(OSError("disk"))  # type: ignore[method-assign]
+        up.run(max_cycles=1)
+
+
+def test_item_text_catalogue_reads_only_new_records(tmp_path) -> None:
+    import pandas as pd
+
+    from rectune.online._catalogue import ItemTextCatalogue
+
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    store.append_items([{"item_id": "a", "text": "old a"}, {"item_id": "b", "text": "b"}])
+    import dataclasses
+
+    base = generate(30, 40, 200, seed=0, with_features=False)
+    base = dataclasses.replace(base, item_text=pd.Series({"a": "base a", "z": "base z"}))
+    cat = ItemTextCatalogue(store, base)
+    asked = []
+    real = store.items
+    store.items = lambda after=0: (asked.append(after), real(after))[1]  # type: ignore[method-assign]
+    assert cat.text().to_dict() == {"z": "base z", "a": "old a", "b": "b"}
+    store.append_items([{"item_id": "a", "text": "new a"}])
+    assert cat.text().to_dict() == {"z": "base z", "b": "b", "a": "new a"}
+    assert asked[0] == 0 and asked[1] > 0 and len(cat.text()) == 3

@@ -160,3 +160,26 @@ def test_a_healthy_retrain_still_passes(setup) -> None:
     res = reg.promote(v, guard=GUARD, data=test)
     assert res.accepted, res.checks
     assert reg.rollback().to_version == 1
+
+
+def test_incumbent_is_verified_once_until_its_files_change(tmp_path, monkeypatch) -> None:
+    import rectune.online.registry as registry_module
+
+    train, test = split_data()
+    train_svd(train, tmp_path / "champion")
+    train_svd(train, tmp_path / "cand", seed=1)
+    reg = Registry.init(tmp_path / "reg", tmp_path / "champion")
+    calls: list[str] = []
+    real = registry_module.verify_artifact
+    monkeypatch.setattr(
+        registry_module, "verify_artifact", lambda p: (calls.append(str(p)), real(p))[1]
+    )
+    incumbent = str(reg.resolve(1).path)
+    for _ in range(2):  # two refused cycles checked against the same incumbent
+        v = reg.add(tmp_path / "cand", parent=1)
+        assert not reg.promote(v, guard="rmse<=-1.0", data=test).accepted
+    assert calls.count(incumbent) == 1
+    _flip_params(reg.resolve(1).path)  # a damaged incumbent is noticed: verified again
+    v = reg.add(tmp_path / "cand", parent=1)
+    res = reg.promote(v, guard="rmse<=+1.0", data=test)
+    assert calls.count(incumbent) == 2 and res.accepted  # no incumbent: nothing to compare

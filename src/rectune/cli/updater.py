@@ -72,12 +72,7 @@ def updater(
                 for cycle in up.run_once():
                     _show(cycle, as_json)
             else:
-                while not stop.is_set():
-                    cycle = up.step()
-                    if cycle is None:
-                        stop.wait(min(0.05, every_seconds / 4))
-                    else:
-                        _show(cycle, as_json)
+                up.run(stop, on_cycle=lambda cycle: cycle and _show(cycle, as_json))
         finally:
             up.close()
     if not as_json:

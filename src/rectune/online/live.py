@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from rectune.errors import ConfigError, RectuneError, RegistryError
 from rectune.evaluation.metric_names import parse_metrics, predicts_ratings
 from rectune.models import create_model
 from rectune.models.base import Recommender
+from rectune.online._catalogue import ItemTextCatalogue
 from rectune.online.guard import GuardRule, parse_guard
 from rectune.online.registry import Registry, events_range
 from rectune.online.store import EventBatch, EventStore
@@ -158,14 +160,38 @@ class Updater:
         self._refused_at: int | None = None
         self._retrain_events = 0
         self._lock_fd: int | None = None
+        self._catalogue = ItemTextCatalogue(store, base_data)
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop: threading.Event | None = None, *, max_cycles: int | None = None) -> None:
-        """Run cycles as they fall due until ``stop`` is set (or ``max_cycles`` ran)."""
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        max_cycles: int | None = None,
+        on_cycle: Callable[[Cycle | None], None] | None = None,
+        on_error: Callable[[Exception, float], float] | None = None,
+    ) -> None:
+        """Run cycles as they fall due until ``stop`` is set (or ``max_cycles`` ran).
+
+        ``on_cycle`` sees the result of every step (None: nothing was due). Without
+        ``on_error`` a failed step raises; with it the loop asks ``on_error(exc, backoff)`` how
+        many seconds to wait and retries (``backoff`` doubles per consecutive failure, 1-60 s;
+        a failed cycle published nothing, so retrying is safe).
+        """
         stop = stop or threading.Event()
-        done = 0
+        done, backoff = 0, 1.0
         while not stop.is_set() and (max_cycles is None or done < max_cycles):
-            cycle = self.step()
+            try:
+                cycle = self.step()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                stop.wait(on_error(exc, backoff))
+                backoff = min(backoff * 2, 60.0)
+                continue
+            backoff = 1.0
+            if on_cycle is not None:
+                on_cycle(cycle)
             if cycle is not None:
                 done += 1
             else:
@@ -372,22 +398,12 @@ class Updater:
         new = texts[~known]
         if not len(new):
             return 0
-        catalogue = self._item_text()
+        catalogue = self._catalogue.text()
         try:
             return int(model.add_items(new["item_id"].to_numpy(), item_text=catalogue))
         except ConfigError as exc:  # a model that cannot start rows from text says so once
             logger.warning("%s: items from text skipped: %s", model.name, exc)
             return 0
-
-    def _item_text(self) -> pd.Series:
-        """Raw item id -> text: the base data's, then every record in the store (newest wins)."""
-        allrec = self.store.items(0)
-        parts = []
-        if self.base_data is not None and self.base_data.item_text is not None:
-            parts.append(self.base_data.item_text)
-        parts.append(pd.Series(allrec["text"].to_numpy(), index=allrec["item_id"].to_numpy()))
-        text = pd.concat(parts).dropna()
-        return text[~text.index.duplicated(keep="last")]
 
     def _retrain(self, champion: Recommender, cut: int) -> Recommender:
         log = self.store.read(0, None)

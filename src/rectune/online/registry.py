@@ -82,6 +82,8 @@ class Registry:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.files = RegistryFiles(root)
+        self._verified: dict[int, tuple[tuple[tuple[str, int, int], ...], Recommender]] = {}
+        """The last incumbent verified by `promote`, with its files' stamps."""
 
     @classmethod
     def init(
@@ -114,7 +116,7 @@ class Registry:
             ),
         )
         reg = cls.__new__(cls)
-        reg.files = files
+        reg.files, reg._verified = files, {}
         return reg
 
     # ------------------------------------------------------------------ reading
@@ -157,6 +159,26 @@ class Registry:
         if info.error:
             raise ArtifactError(info.error)
         model: Recommender = verify_artifact(info.path)
+        return model
+
+    def _incumbent(self, version: int) -> Recommender:
+        """The verified model of an alias's current target, kept while its files are unchanged.
+
+        The updater's guard scores the incumbent every cycle; versions are immutable, so the
+        model verified last time is reused unless a file's size or mtime changed (then it is
+        verified again, and a damaged incumbent is noticed).
+        """
+        info = self.resolve(version)
+        stamp = tuple(
+            (p.name, st.st_size, st.st_mtime_ns)
+            for p in sorted(Path(info.path).rglob("*"))
+            if p.is_file() and (st := p.stat())
+        )
+        hit = self._verified.get(version)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        model = self.verify(version)
+        self._verified = {version: (stamp, model)}
         return model
 
     def load(self, ref: int | str = "champion") -> Recommender:
@@ -277,7 +299,7 @@ class Registry:
                 rules = rules or default_guard(candidate, data)
                 result.guard = guard_text(rules)
                 try:
-                    incumbent: Recommender | None = self.verify(current)
+                    incumbent: Recommender | None = self._incumbent(current)
                 except RectuneError as exc:
                     logger.warning("current %s target %s does not verify: %s", alias, current, exc)
                     incumbent = None

@@ -115,41 +115,33 @@ def _emit(status: dict[str, Any]) -> None:
 
 
 def _loop(updater: Any, settings: ServeSettings, stop: threading.Event) -> None:
-    state, refreshed, backoff = "starting", 0.0, 1.0
-    while not stop.is_set():
-        try:
-            cycle = updater.step()
-        except RegistryError as exc:
-            if "another updater" not in str(exc):
-                backoff = _failed_cycle(exc, backoff, stop)
-                state = "retrying"
-                continue
-            if state != "following":
-                logger.info("another process updates %s; this one serves", settings.registry)
-                state = "following"
-                _emit({"state": state, "error": None})
-            stop.wait(FOLLOW_RETRY_SECONDS)
-            continue
-        except Exception as exc:  # a failed cycle wrote nothing visible: retry later
-            backoff = _failed_cycle(exc, backoff, stop)
-            state = "retrying"
-            continue
-        backoff = 1.0
+    """Run the updater, reporting its state; a failed cycle is retried with backoff, and
+    while another process holds the updater lock this one only serves (``following``)."""
+    state, refreshed = "starting", 0.0
+
+    def on_cycle(cycle: Any) -> None:
+        nonlocal state, refreshed
         now = time.monotonic()
         if state != "updating" or cycle is not None or now - refreshed >= STATUS_SECONDS:
             state = "updating"
             _emit({"state": state, "error": None, **updater.status()})
             refreshed = now
-        if cycle is None:
-            stop.wait(min(0.05, settings.every_seconds / 4))
 
+    def on_error(exc: Exception, backoff: float) -> float:
+        nonlocal state
+        if isinstance(exc, RegistryError) and "another updater" in str(exc):
+            if state != "following":
+                logger.info("another process updates %s; this one serves", settings.registry)
+                state = "following"
+                _emit({"state": state, "error": None})
+            return FOLLOW_RETRY_SECONDS
+        # a failed cycle wrote nothing visible: report why (shown by /v1/models), retry later
+        logger.exception("an updater cycle failed; retrying in %.0fs", backoff)
+        state = "retrying"
+        _emit({"state": state, "error": f"{type(exc).__name__}: {exc}"})
+        return backoff
 
-def _failed_cycle(exc: Exception, backoff: float, stop: threading.Event) -> float:
-    """Report why a cycle failed (shown by /v1/models), wait, and return the next backoff."""
-    logger.exception("an updater cycle failed; retrying in %.0fs", backoff)
-    _emit({"state": "retrying", "error": f"{type(exc).__name__}: {exc}"})
-    stop.wait(backoff)
-    return min(backoff * 2, 60.0)
+    updater.run(stop, on_cycle=on_cycle, on_error=on_error)
 
 
 def child_main() -> None:
