@@ -69,3 +69,65 @@ def test_sigterm_lets_the_request_in_flight_finish(
     with EventStore(f"sqlite:///{reg.root / 'events.db'}") as store:
         assert store.read().event_id.tolist() == [e["event_id"] for e in events]
     assert TOKEN not in (proc.stdout.read() + proc.stderr.read())  # type: ignore[union-attr]
+
+
+def test_two_workers_share_the_store_and_one_updater(
+    reg: Registry, token_file: Path, arts: dict[str, Any]
+) -> None:
+    """``--workers 2``: both processes answer, every event is stored once whichever worker
+    took it, one updater (the registry's lock) folds them in, and SIGTERM stops them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rectune.testing.updater_crash import check_lineage
+
+    proc, url = start_process(
+        "--registry", str(reg.root), "--token-file", str(token_file), "--workers", "2",
+        "--every-events", "100", "--every-seconds", "0.5",
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    events = events_of(arts["test"])[:400]
+    batches = [events[k : k + 50] for k in range(0, len(events), 50)]
+    try:
+        pids: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:  # fresh connections spread out
+            text = httpx.get(url + "/metrics", timeout=5).text
+            pids |= {
+                ln.split('"')[1] for ln in text.splitlines() if ln.startswith("rectune_worker{")
+            }
+        assert len(pids) == 2, pids
+
+        def post(batch: list[dict[str, Any]]) -> dict[str, Any]:
+            r = httpx.post(url + "/v1/events", json={"events": batch}, headers=auth, timeout=30)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        with ThreadPoolExecutor(4) as pool:
+            first = list(pool.map(post, batches))
+            again = list(pool.map(post, batches))  # retries: every one a duplicate
+        assert sum(r["accepted"] for r in first) == len(events)
+        assert sum(r["duplicates"] for r in again) == len(events)
+        states: set[str] = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            body = httpx.get(url + "/v1/models", timeout=5).json()
+            states.add(body["updater"].get("state"))
+            if len(body["versions"]) > 2 and {"updating", "following"} <= states:
+                break
+            time.sleep(0.2)
+        # one worker's child holds the updater lock, the other's only follows; its cycles
+        # made candidates (promoted or refused by the guard: either way a new version)
+        assert {"updating", "following"} <= states, (states, body)
+        assert len(body["versions"]) > 2, body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with EventStore(f"sqlite:///{reg.root / 'events.db'}") as store:
+        stored = store.read().event_id.tolist()
+    assert sorted(stored) == sorted(e["event_id"] for e in events)
+    again_reg = Registry(reg.root)
+    assert check_lineage(again_reg) == []
+    assert any(v.get("events") for v in again_reg.list()), "no version consumed the events"

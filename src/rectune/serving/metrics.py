@@ -12,8 +12,8 @@ sent), ``rectune_requests_total{route,method,status}``, ``rectune_rejected_total
 ``rectune_in_flight``, ``rectune_event_loop_lag_seconds``, ``rectune_events_ingested_total``,
 ``rectune_events_duplicate_total``, ``rectune_items_ingested_total``,
 ``rectune_model_version{alias}``, ``rectune_model_swaps_total``,
-``rectune_updater_lag_events`` (stored events the served version has not consumed) and
-``rectune_store_last_seq``.
+``rectune_updater_lag_events`` (stored events the served version has not consumed),
+``rectune_store_last_seq`` and ``rectune_worker{pid}`` (1: which worker answered the scrape).
 
 Beside the histograms, `RecentLatency` keeps the raw latencies since its last drain, so the
 dashboard's sampler (`rectune.serving.timeseries`) can chart p50 / p99 per route over time
@@ -22,6 +22,7 @@ dashboard's sampler (`rectune.serving.timeseries`) can chart p50 / p99 per route
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -117,6 +118,10 @@ class ServiceMetrics:
             registry=r,
         )
         self.last_seq = Gauge("rectune_store_last_seq", "Last stored sequence number", registry=r)
+        self.worker = Gauge(
+            "rectune_worker", "The worker process that answered this scrape", ["pid"], registry=r
+        )
+        self.worker.labels(pid=str(os.getpid())).set(1)
         self.recent = RecentLatency()
         self.loop_lag = Gauge(
             "rectune_event_loop_lag_seconds",
