@@ -80,7 +80,8 @@ def tune_finetune(d, name: str, params: dict, metric: str, args: argparse.Namesp
             update="finetune",
             metrics=[metric],
             strategy=strat,
-            train=TrainConfig(seed=args.seed, **opts),
+            train=TrainConfig(seed=args.seed),
+            update_train=TrainConfig(seed=args.seed, **opts),
             seed=args.seed,
         )
         value = r.pooled[metric]
@@ -186,7 +187,8 @@ def run(args: argparse.Namespace) -> str:
                         update=mode,
                         metrics=[metric],
                         strategy=strat if mode == "finetune" else None,
-                        train=TrainConfig(
+                        train=TrainConfig(seed=args.seed),
+                        update_train=TrainConfig(
                             seed=args.seed, **(train_opts if mode == "finetune" else {})
                         ),
                         seed=args.seed,

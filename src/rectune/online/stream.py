@@ -154,6 +154,7 @@ def replay(
     train: TrainConfig | None = None,
     metrics: str | Sequence[str] = ("rmse",),
     per_event: bool = False,
+    update_train: TrainConfig | None = None,
     seed: int = 0,
     relevance_threshold: float | None = None,
 ) -> ReplayResult:
@@ -176,6 +177,9 @@ def replay(
         Fine-tuning strategy for ``update="finetune"`` (instance, mapping, preset or text).
     train
         Training options of the initial fit, retrains and updates (seed defaults to ``seed``).
+    update_train
+        Training options of the ``finetune`` / ``partial`` updates only (default ``train``):
+        an update's epochs or step size, which a fit may not honour.
     metrics
         Metric names: rating metrics (``rmse``, ``mae``; not for models that only rank) and
         ranking metrics (``ndcg@10``...; the cut-off at most the number of items).
@@ -210,6 +214,7 @@ def replay(
     # Validate name and parameters before any work; kinds that follow the data: after the fit.
     check_rating_metrics(create_model(model_name, **params), specs)
     train = train or TrainConfig(seed=seed)
+    utrain = update_train or train
     fstrategy = FinetuneStrategy.parse(strategy) if update == "finetune" else None
     if strategy is not None and update != "finetune":
         raise ConfigError(f"a strategy applies to update='finetune' only, not {update!r}")
@@ -257,9 +262,9 @@ def replay(
                 model = create_model(model_name, **params)
                 model.fit(ordered.subset(np.arange(hi)), train=train)
             elif update == "finetune":
-                model.finetune(chunk, train=train, strategy=fstrategy)
+                model.finetune(chunk, train=utrain, strategy=fstrategy)
             elif update == "partial":
-                model.partial_fit(chunk, train=train)
+                model.partial_fit(chunk, train=utrain)
             res.update_seconds = time.perf_counter() - t0 if update != "none" else 0.0
         logger.info(
             "replay %s chunk %d/%d (%d rows): %s, update %.3fs",
