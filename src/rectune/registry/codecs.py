@@ -1,0 +1,236 @@
+"""How a compressed artifact stores its arrays: int8 with per-row scales, fp16, sparse, packed.
+
+An ordinary artifact keeps every state array as it is in ``params.npz``. A compressed one
+(`rectune.compression`) names, in ``config.json`` under ``"storage"``, the arrays it stores
+another way and how, and `decode_state` turns them back into the arrays the model reads:
+
+- ``int8``: symmetric per-row quantization (Jacob et al. 2018, "Quantization and training of
+  neural networks for efficient integer-arithmetic-only inference", with one scale per row as
+  in per-channel weight quantization): ``q = round(x / s)`` with ``s = max|row| / 127``;
+  ``q`` is stored under the array's own key, ``s`` (float32) under ``<key>@scale``.
+- ``fp16``: the array cast to float16.
+- ``sparse``: a 2-D array's nonzero entries as CSR (``<key>@data``, ``<key>@indices``,
+  ``<key>@indptr``), for pruned matrices.
+- ``pack``: a lossless cast to the narrowest dtype that holds every value exactly (item indices
+  as uint16, integer ratings as uint8, ...); `pack_plan` picks the arrays it helps.
+- ``seen_gram``: nothing stored; the array is the Gram matrix ``S^T S`` of the artifact's seen
+  matrix ``S`` (EASE keeps it for updates) and is recomputed on load. Applied only when the
+  array equals it exactly.
+
+Decoding gives back the recorded dtype and shape (int8 and fp16 values dequantized: the model
+scores, trains and updates in its own float precision). Every inconsistency is an
+`ArtifactError` naming the file and the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rectune.errors import ArtifactError
+
+CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram")
+#: Narrow dtypes `pack` tries, smallest first.
+_PACK_DTYPES = ("uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32")
+_SUFFIXES = ("@scale", "@data", "@indices", "@indptr")
+
+
+def quantize_int8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row symmetric int8 codes and float32 scales of ``x`` (rows: all axes but the last).
+
+    Examples
+    --------
+    >>> q, s = quantize_int8(np.array([[1.0, -0.5], [0.0, 0.0]]))
+    >>> q.tolist(), s.tolist()
+    ([[127, -64], [0, 0]], [0.007874015718698502, 0.0])
+    """
+    rows = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1] if x.ndim else 1)
+    peak = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(len(rows))
+    scale = (peak / 127.0).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float64)
+    q = np.clip(np.rint(rows / safe[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(x.shape), scale
+
+
+def dequantize_int8(q: np.ndarray, scale: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """The values the codes ``q`` and per-row ``scale`` stand for, as ``dtype``."""
+    rows = q.reshape(-1, q.shape[-1] if q.ndim else 1).astype(np.float32)
+    return (rows * scale.astype(np.float32)[:, None]).astype(dtype).reshape(q.shape)
+
+
+def pack_dtype(x: np.ndarray) -> str | None:
+    """The narrowest dtype holding every value of ``x`` exactly, if narrower than its own."""
+    if x.dtype.kind not in "biuf" or x.size == 0:
+        return None
+    for name in _PACK_DTYPES:
+        dt = np.dtype(name)
+        if dt.itemsize >= x.dtype.itemsize:
+            return None
+        if x.dtype.kind == "f" and dt.kind != "f" and not np.all(np.isfinite(x)):
+            continue
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            lo, hi = x.min(), x.max()
+            if lo < info.min or hi > info.max:
+                continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.array_equal(x.astype(dt).astype(x.dtype), x):
+                return name
+    return None
+
+
+def pack_plan(state: Mapping[str, np.ndarray], skip: Any = ()) -> dict[str, str]:
+    """``pack`` for every array (not in ``skip``) that a lossless narrower dtype shrinks."""
+    return {
+        k: "pack"
+        for k, v in state.items()
+        if k not in skip and np.asarray(v).size >= 16 and pack_dtype(np.asarray(v)) is not None
+    }
+
+
+def encode_state(
+    state: Mapping[str, np.ndarray], plan: Mapping[str, str]
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The arrays to write and the ``storage`` record of how ``plan`` stored each one.
+
+    An ``int8``/``fp16`` entry whose array is no longer on its grid (the model trained since it
+    was compressed) is stored as it is: a lossy codec is applied by `rectune.compression`, never
+    by a save. A ``sparse`` entry denser than its dense form, and a ``pack`` entry no dtype
+    narrows, are stored as they are too.
+    """
+    out = {k: np.asarray(v) for k, v in state.items()}
+    meta: dict[str, dict[str, Any]] = {}
+    for key, codec in plan.items():
+        if codec not in CODECS:
+            raise ArtifactError(f"storage of {key!r}: unknown codec {codec!r} (one of {CODECS})")
+        if key not in out:
+            continue
+        x = out[key]
+        rec: dict[str, Any] = {"codec": codec, "dtype": str(x.dtype), "shape": list(x.shape)}
+        if codec == "int8":
+            if x.dtype.kind != "f" or x.ndim < 2:
+                raise ArtifactError(f"int8 storage of {key!r} needs a float array of rows")
+            q, scale = quantize_int8(x)
+            if not np.allclose(dequantize_int8(q, scale, x.dtype), x, rtol=1e-5, atol=1e-7):
+                continue
+            out[key], out[key + "@scale"] = q, scale
+        elif codec == "fp16":
+            half = x.astype(np.float16)
+            if x.dtype.kind != "f" or not np.allclose(half.astype(x.dtype), x, rtol=1e-6):
+                continue
+            out[key] = half
+        elif codec == "sparse":
+            if x.ndim != 2:
+                raise ArtifactError(f"sparse storage of {key!r} needs a 2-D array")
+            rows, cols = np.nonzero(x)
+            if len(rows) * (x.itemsize + 4) >= x.nbytes:
+                continue
+            indptr = np.searchsorted(rows, np.arange(x.shape[0] + 1)).astype(np.int64)
+            out[key + "@data"] = x[rows, cols]
+            out[key + "@indices"] = cols.astype(np.uint16 if x.shape[1] <= 65536 else np.int32)
+            out[key + "@indptr"] = indptr.astype(pack_dtype(indptr) or indptr.dtype)
+            del out[key]
+        elif codec == "seen_gram":
+            if not np.array_equal(seen_gram(out, x.dtype), x):
+                continue
+            del out[key]
+        else:
+            dt = pack_dtype(x)
+            if dt is None:
+                continue
+            out[key] = x.astype(dt)
+        meta[key] = rec
+    return out, meta
+
+
+def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> dict[str, np.ndarray]:
+    """The state arrays of a compressed artifact's ``params.npz`` (``fpath``), decoded."""
+    if not isinstance(storage, dict):
+        raise ArtifactError(f"{fpath.parent / 'config.json'}: entry 'storage' must be an object")
+    state = dict(stored)
+
+    def bad(key: str, why: str) -> ArtifactError:
+        return ArtifactError(f"{fpath}: entry {key!r} {why}")
+
+    # the seen matrix first: a recomputed Gram matrix reads it
+    order = sorted(
+        storage.items(),
+        key=lambda kv: isinstance(kv[1], dict) and kv[1].get("codec") == "seen_gram",
+    )
+    for key, rec in order:
+        if not isinstance(rec, dict) or rec.get("codec") not in CODECS:
+            raise ArtifactError(
+                f"{fpath.parent / 'config.json'}: entry 'storage.{key}' needs a codec in {CODECS}"
+            )
+        try:
+            dtype, shape = np.dtype(rec["dtype"]), tuple(int(n) for n in rec["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise ArtifactError(
+                f"{fpath.parent / 'config.json'}: entry 'storage.{key}' needs dtype and shape"
+            ) from None
+        codec = rec["codec"]
+        if codec == "sparse":
+            parts = [state.pop(key + s, None) for s in ("@data", "@indices", "@indptr")]
+            if any(p is None for p in parts):
+                raise bad(key, "is stored sparse but lacks @data, @indices or @indptr")
+            data, indices, indptr = parts
+            if len(shape) != 2 or len(indptr) != shape[0] + 1 or len(data) != len(indices):
+                raise bad(key, f"sparse parts do not make a {shape} matrix")
+            if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
+                raise bad(key, f"sparse column indices out of range [0, {shape[1]})")
+            if indptr[0] != 0 or indptr[-1] != len(data) or np.any(np.diff(indptr) < 0):
+                raise bad(key + "@indptr", "must rise from 0 to the number of entries")
+            dense = np.zeros(shape, dtype=dtype)
+            rows = np.repeat(np.arange(shape[0]), np.diff(indptr.astype(np.int64)))
+            dense[rows, indices.astype(np.int64)] = data
+            state[key] = dense
+            continue
+        if codec == "seen_gram":
+            try:
+                gram = seen_gram(state, dtype)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise bad(key, f"cannot be recomputed from the seen matrix ({exc})") from None
+            if gram.shape != shape:
+                raise bad(
+                    key, f"recomputed from the seen matrix has shape {gram.shape}, not {shape}"
+                )
+            state[key] = gram
+            continue
+        if key not in state:
+            raise bad(key, f"is missing (storage names it, codec {codec})")
+        x = state[key]
+        if x.shape != shape:
+            raise bad(key, f"has shape {x.shape}, storage says {shape}")
+        if codec == "int8":
+            scale = state.pop(key + "@scale", None)
+            rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            if x.dtype != np.int8 or scale is None or scale.shape != (rows,):
+                raise bad(key, f"int8 storage needs int8 codes and {rows} scales in @scale")
+            state[key] = dequantize_int8(x, scale, dtype)
+        else:
+            state[key] = x.astype(dtype)
+    leftover = [k for k in state if k.endswith(_SUFFIXES) and "@" in k]
+    if leftover:
+        raise bad(leftover[0], "is a storage part no 'storage' entry names")
+    return state
+
+
+def seen_gram(state: Mapping[str, np.ndarray], dtype: Any) -> np.ndarray:
+    """``S^T S`` of the seen matrix held in ``state`` (users x items, dense, as ``dtype``)."""
+    import scipy.sparse as sp
+
+    indptr, indices = state["_seen_indptr"].astype(np.int64), state["_seen_indices"]
+    n_items = len(state["_item_popularity"])
+    m = sp.csr_matrix(
+        (state["_seen_data"].astype(np.float64), indices.astype(np.int64), indptr),
+        shape=(len(indptr) - 1, n_items),
+    )
+    return np.asarray((m.T @ m).toarray(), dtype=np.float64).astype(dtype)
+
+
+def storage_bytes(state: Mapping[str, np.ndarray]) -> int:
+    """Bytes of the arrays' data (what ``params.npz`` holds, headers aside)."""
+    return int(sum(np.asarray(v).nbytes for v in state.values()))
