@@ -6,7 +6,8 @@ largest similarities; the others become 0, which the scoring kernels ignore (onl
 above ``min_sim >= 0`` count), so a prediction uses at most the ``top_k`` nearest neighbours of
 the target among the user's items (Sarwar et al. 2001, "Item-based collaborative filtering
 recommendation algorithms", model size ``k``). EASE: the item-item weights keep those with
-``|w| >= threshold``, or the ``keep_fraction`` of largest magnitude (ties kept). The pruned
+``|w| >= threshold``, or the ``keep_fraction`` of the nonzero weights with the largest
+magnitude (ties kept). The pruned
 matrix is stored sparse and densified on load.
 """
 
@@ -84,7 +85,7 @@ def _prune_ease(model: Recommender, **options: Any) -> Recommender:
         f = float(options["keep_fraction"])
         if not 0 < f <= 1:
             raise refuse(model, "prune", f"option keep_fraction must be in (0, 1], got {f}")
-        off = mag[~np.eye(len(w), dtype=bool)]
+        off = mag[mag > 0]  # of the nonzero weights (the diagonal is 0)
         t = float(np.quantile(off, 1.0 - f)) if off.size else 0.0
     pruned = np.where(mag >= t, w, 0).astype(w.dtype)
     new_state = {**state, "item_similarity": pruned}

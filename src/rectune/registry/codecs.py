@@ -69,6 +69,8 @@ def pack_dtype(x: np.ndarray) -> str | None:
         dt = np.dtype(name)
         if dt.itemsize >= x.dtype.itemsize:
             return None
+        if x.dtype.kind in "biu" and dt.kind == "f":
+            continue  # integers stay integers
         if x.dtype.kind == "f" and dt.kind != "f" and not np.all(np.isfinite(x)):
             continue
         if dt.kind in "iu":
