@@ -1,4 +1,4 @@
-"""``rectune compress`` exit codes and JSON, and ``rectune serve``'s app on a compressed artifact."""
+"""``rectune compress``: exit codes and JSON; the service (`rectune serve`) on its artifact."""
 
 from __future__ import annotations
 
