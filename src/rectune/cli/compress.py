@@ -9,7 +9,7 @@
 ``int8`` / ``fp16``: factor and embedding tables (per-row int8 scales). ``prune``: kNN keeps
 ``--top-k`` neighbours per row; EASE keeps weights ``>= --threshold`` in magnitude or the
 ``--keep-fraction`` largest. ``distill``: a ``--student`` (ALS by default) fitted to the
-teacher's ``--top-k`` lists (50), its hyperparameters from ``--set key=value``
+teacher's ``--top-k`` lists (10), its hyperparameters from ``--set key=value``
 (``embedding_size=32`` by default), its tables optionally ``--quantize``d. The new artifact's
 lineage names the source; its ``metrics.json`` holds the compression record. A method or
 option the model cannot honour exits 2 with one line naming both.

@@ -32,7 +32,7 @@ _OPTIONS = ("student", "top_k", "teacher_weight", "params", "quantize", "seed", 
 def distill(teacher: Recommender, **options: Any) -> Recommender:
     """A student fitted to ``teacher``'s top-k lists; see the module documentation.
 
-    Options: ``student`` (``als`` or ``bpr``), ``top_k`` (50), ``teacher_weight`` (1.0),
+    Options: ``student`` (``als`` or ``bpr``), ``top_k`` (10), ``teacher_weight`` (1.0),
     ``params`` (the student's hyperparameters, e.g. ``{"embedding_size": 32}``), ``quantize``
     (``int8`` or ``fp16``: store the student's tables so too), ``seed`` (0), ``batch`` (users
     ranked at once, 1024).
@@ -41,7 +41,7 @@ def distill(teacher: Recommender, **options: Any) -> Recommender:
     student_name = options.get("student", "als")
     if student_name not in STUDENTS:
         raise refuse(teacher, "distill", f"student must be one of {STUDENTS}, not {student_name!r}")
-    top_k = int(options.get("top_k", 50))
+    top_k = int(options.get("top_k", 10))
     weight = float(options.get("teacher_weight", 1.0))
     if top_k < 1 or not weight > 0:
         raise refuse(teacher, "distill", "top_k must be >= 1 and teacher_weight > 0")
