@@ -46,8 +46,9 @@ def test_round_trip_of_every_codec() -> None:
         "t16": dense.copy(),
         "s": sparse,
         "p": rng.integers(0, 200, 100).astype(np.float64),
+        "txt": np.array(["Amélie (2001)", "", "東京物語"] * 6),
     }
-    plan = {"t8": "int8", "t16": "fp16", "s": "sparse", "p": "pack"}
+    plan = {"t8": "int8", "t16": "fp16", "s": "sparse", "p": "pack", "txt": "utf8"}
     # the lossy codecs apply only to values already on their grid (compress puts them there)
     q, scale = quantize_int8(dense)
     state["t8"] = dequantize_int8(q, scale)
@@ -59,6 +60,9 @@ def test_round_trip_of_every_codec() -> None:
     back = decode_state(stored, meta, F)
     for key, value in state.items():
         assert back[key].dtype == value.dtype
+        if key == "txt":
+            assert back[key].tolist() == value.tolist() and stored["txt@data"].dtype == np.uint8
+            continue
         np.testing.assert_allclose(back[key], value, rtol=1e-6, atol=1e-7)
 
 

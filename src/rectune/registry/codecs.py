@@ -13,6 +13,8 @@ another way and how, and `decode_state` turns them back into the arrays the mode
   ``<key>@indptr``), for pruned matrices.
 - ``pack``: a lossless cast to the narrowest dtype that holds every value exactly (item indices
   as uint16, integer ratings as uint8, ...); `pack_plan` picks the arrays it helps.
+- ``utf8``: an array of strings (numpy stores 4 bytes a character) as its UTF-8 bytes
+  (``<key>@data``, uint8) and the end offset of each string (``<key>@offsets``).
 - ``seen_gram``: nothing stored; the array is the Gram matrix ``S^T S`` of the artifact's seen
   matrix ``S`` (EASE keeps it for updates) and is recomputed on load. Applied only when the
   array equals it exactly.
@@ -32,10 +34,10 @@ import numpy as np
 
 from rectune.errors import ArtifactError
 
-CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram")
+CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram", "utf8")
 #: Narrow dtypes `pack` tries, smallest first.
 _PACK_DTYPES = ("uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32")
-_SUFFIXES = ("@scale", "@data", "@indices", "@indptr")
+_SUFFIXES = ("@scale", "@data", "@indices", "@indptr", "@offsets")
 
 
 def quantize_int8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +87,18 @@ def pack_dtype(x: np.ndarray) -> str | None:
 
 
 def pack_plan(state: Mapping[str, np.ndarray], skip: Any = ()) -> dict[str, str]:
-    """``pack`` for every array (not in ``skip``) that a lossless narrower dtype shrinks."""
-    return {
-        k: "pack"
-        for k, v in state.items()
-        if k not in skip and np.asarray(v).size >= 16 and pack_dtype(np.asarray(v)) is not None
-    }
+    """Lossless codecs for the arrays (not in ``skip``) they shrink: ``utf8`` for strings,
+    ``pack`` where a narrower dtype holds every value."""
+    plan = {}
+    for k, v in state.items():
+        v = np.asarray(v)
+        if k in skip or v.size < 16:
+            continue
+        if v.dtype.kind == "U":
+            plan[k] = "utf8"
+        elif pack_dtype(v) is not None:
+            plan[k] = "pack"
+    return plan
 
 
 def encode_state(
@@ -134,6 +142,14 @@ def encode_state(
             out[key + "@data"] = x[rows, cols]
             out[key + "@indices"] = cols.astype(np.uint16 if x.shape[1] <= 65536 else np.int32)
             out[key + "@indptr"] = indptr.astype(pack_dtype(indptr) or indptr.dtype)
+            del out[key]
+        elif codec == "utf8":
+            if x.dtype.kind != "U":
+                raise ArtifactError(f"utf8 storage of {key!r} needs an array of strings")
+            chunks = [str(t).encode("utf-8") for t in x.ravel()]
+            offsets = np.cumsum([len(c) for c in chunks], dtype=np.int64)
+            out[key + "@data"] = np.frombuffer(b"".join(chunks), dtype=np.uint8).copy()
+            out[key + "@offsets"] = offsets.astype(pack_dtype(offsets) or np.int64)
             del out[key]
         elif codec == "seen_gram":
             if not np.array_equal(seen_gram(out, x.dtype), x):
@@ -200,6 +216,22 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
                     key, f"recomputed from the seen matrix has shape {gram.shape}, not {shape}"
                 )
             state[key] = gram
+            continue
+        if codec == "utf8":
+            data, offsets = state.pop(key + "@data", None), state.pop(key + "@offsets", None)
+            n = int(np.prod(shape))
+            if data is None or offsets is None or offsets.shape != (n,):
+                raise bad(key, f"utf8 storage needs @data bytes and {n} @offsets")
+            ends = offsets.astype(np.int64)
+            if n and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != len(data)):
+                raise bad(key + "@offsets", "must rise to the number of bytes in @data")
+            raw = data.astype(np.uint8).tobytes()
+            starts = np.concatenate([[0], ends[:-1]]) if n else ends
+            try:
+                texts = [raw[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
+            except UnicodeDecodeError as exc:
+                raise bad(key + "@data", f"is not UTF-8 ({exc})") from None
+            state[key] = np.array(texts, dtype=dtype).reshape(shape)
             continue
         if key not in state:
             raise bad(key, f"is missing (storage names it, codec {codec})")
