@@ -88,7 +88,7 @@ def finish(
     stored, meta = encode_state(state, full)
     tensors = {}
     for key, rec in meta.items():
-        if rec["codec"] == "pack":
+        if rec["codec"] in ("pack", "utf8"):
             continue
         parts = [v for k, v in stored.items() if k == key or k.startswith(key + "@")]
         same = method != "distill" and key in before  # a student's tables are its own
@@ -97,7 +97,8 @@ def finish(
             "bytes_before": int(np.asarray(state[key]).nbytes),
             "bytes_after": int(sum(p.nbytes for p in parts)),
         }
-        if same and np.shape(before[key]) == np.shape(state[key]):
+        lossy = rec["codec"] in ("int8", "fp16", "sparse")
+        if same and lossy and np.shape(before[key]) == np.shape(state[key]):
             diff = np.abs(np.asarray(before[key], np.float64) - np.asarray(state[key], np.float64))
             entry["max_abs_error"] = float(diff.max()) if diff.size else 0.0
         tensors[key] = entry
@@ -110,7 +111,7 @@ def finish(
         "bytes_after": b1,
         "ratio": b0 / b1 if b1 else None,
         "tensors": tensors,
-        "packed": sorted(k for k, r in meta.items() if r["codec"] == "pack"),
+        "packed": sorted(k for k, r in meta.items() if r["codec"] in ("pack", "utf8")),
         **extra,
         "storage": dict(full),
     }
