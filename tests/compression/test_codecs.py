@@ -37,6 +37,14 @@ def test_pack_is_lossless_and_picks_the_narrowest_dtype() -> None:
     assert pack_dtype(np.array([1, 2], dtype=np.uint8)) is None
 
 
+def test_half_star_ratings_pack_into_one_byte_each() -> None:
+    r = np.array([0.5, 4.5, 3.0, 5.0] * 8)
+    stored, meta = encode_state({"r": r}, {"r": "pack"})
+    assert stored["r"].dtype == np.uint8 and meta["r"]["step"] == 0.5
+    back = decode_state(stored, meta, F)["r"]
+    assert back.dtype == np.float64 and np.array_equal(back, r)
+
+
 def test_round_trip_of_every_codec() -> None:
     rng = np.random.default_rng(1)
     dense = rng.normal(0, 1, (20, 30)).astype(np.float32)

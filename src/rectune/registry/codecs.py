@@ -86,6 +86,21 @@ def pack_dtype(x: np.ndarray) -> str | None:
     return None
 
 
+def dyadic_step(x: np.ndarray) -> tuple[float, str | None]:
+    """The step ``2**-e`` (e = 1..3) on which every value of the float array ``x`` lies, and
+    the narrowest integer dtype holding ``x / step`` exactly (``(1.0, None)`` if none)."""
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        return 1.0, None
+    for e in (1, 2, 3):
+        step = 2.0**-e
+        codes = x / step  # exact: a power-of-two scaling
+        if np.array_equal(np.rint(codes), codes):
+            dt = pack_dtype(codes)
+            if dt is not None and np.dtype(dt).kind in "iu":
+                return step, dt
+    return 1.0, None
+
+
 def pack_plan(state: Mapping[str, np.ndarray], skip: Any = ()) -> dict[str, str]:
     """Lossless codecs for the arrays (not in ``skip``) they shrink: ``utf8`` for strings,
     ``pack`` where a narrower dtype holds every value."""
@@ -156,10 +171,20 @@ def encode_state(
                 continue
             del out[key]
         else:
-            dt = pack_dtype(x)
+            dt, step = pack_dtype(x), 1.0
+            if x.dtype.kind == "f" and (dt is None or np.dtype(dt).itemsize > 1):
+                step, finer = dyadic_step(x)  # half-star ratings: 2 x rating in a uint8
+                if finer is not None and (
+                    dt is None or np.dtype(finer).itemsize < np.dtype(dt).itemsize
+                ):
+                    dt = finer
+                else:
+                    step = 1.0
             if dt is None:
                 continue
-            out[key] = x.astype(dt)
+            out[key] = (x / step).astype(dt) if step != 1.0 else x.astype(dt)
+            if step != 1.0:
+                rec["step"] = step
         meta[key] = rec
     return out, meta
 
@@ -245,7 +270,10 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
                 raise bad(key, f"int8 storage needs int8 codes and {rows} scales in @scale")
             state[key] = dequantize_int8(x, scale, dtype)
         else:
-            state[key] = x.astype(dtype)
+            step = rec.get("step", 1.0)
+            if not isinstance(step, float | int) or not step > 0:
+                raise bad(key, f"storage step must be a positive number, not {step!r}")
+            state[key] = x.astype(dtype) * dtype.type(step) if step != 1.0 else x.astype(dtype)
     leftover = [k for k in state if k.endswith(_SUFFIXES) and "@" in k]
     if leftover:
         raise bad(leftover[0], "is a storage part no 'storage' entry names")
