@@ -97,6 +97,16 @@ def test_a_compressed_artifact_finetunes_and_updates_in_float(ratings, tmp_path:
     assert np.all(np.isfinite(u.predict(new.user_ids, new.item_ids)))
 
 
+def test_a_finetuned_int8_ease_is_saved_as_an_ordinary_artifact(clicks, tmp_path: Path) -> None:
+    # the Gram matrix still equals S^T S after training: that lossless codec alone must not
+    # keep the child "compressed"
+    small = compress(create_model("ease", reg=5.0).fit(clicks), "int8")
+    small.finetune(clicks.subset(np.arange(40)), strategy="l2sp=1.0")
+    small.save(tmp_path / "child")
+    cfg = json.loads((tmp_path / "child" / "config.json").read_text())
+    assert cfg["format_version"] == 1 and "compression" not in cfg
+
+
 def test_fp16_and_int8_of_torch_tables(ratings, tmp_path: Path) -> None:
     model = create_model("two-tower", embedding_size=8, layers=[16], epochs=2).fit(
         ratings, train=SEED

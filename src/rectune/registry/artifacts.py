@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -25,15 +24,19 @@ import numpy as np
 from rectune.data.idmap import IdMap
 from rectune.errors import ArtifactError, NotFittedError, RectuneError
 from rectune.registry.catalog import SavedModel, model_class
-from rectune.registry.codecs import decode_state, encode_state
+from rectune.registry.codecs import (
+    COMPRESSED_VERSION,
+    decode_state,
+    parent_compression,
+    stored_compressed,
+)
 from rectune.training.info import fit_info
 from rectune.version import __version__
 
-FORMAT_VERSION = 2
 #: Ordinary artifacts keep writing version 1; version 2 marks stored-compressed arrays
 #: (``"storage"`` in config.json, `rectune.registry.codecs`), which older readers refuse.
+FORMAT_VERSION = COMPRESSED_VERSION
 _PLAIN_VERSION = 1
-logger = logging.getLogger(__name__)
 _FILES = ("config.json", "params.npz", "ids.json", "train.json", "metrics.json", "lineage.json")
 
 
@@ -91,7 +94,7 @@ def save_model(
             "config": model.config.to_dict(),
             "format_version": _PLAIN_VERSION,
         }
-        state = _stored_compressed(model, state, cfg)
+        state = stored_compressed(model, state, cfg)
         _write_json(tmp / "config.json", cfg)
         with (tmp / "params.npz").open("wb") as fh:
             np.savez(fh, **state)
@@ -146,45 +149,6 @@ def save_model(
     return artifact_id
 
 
-def _stored_compressed(model: SavedModel, state: dict[str, Any], cfg: dict[str, Any]) -> Any:
-    """``state`` encoded as the model's compression plan says (``model.compression_``), the
-    storage record added to ``cfg``; unchanged for an ordinary model.
-
-    Lossy codecs apply only to arrays still on their grid: a compressed model trained since
-    (fine-tune, update) is saved in float, and a plan none of whose lossy entries apply any
-    more is dropped (the artifact is an ordinary one again, its lineage naming the parent).
-    """
-    comp = getattr(model, "compression_", None)
-    if not comp or not comp.get("storage"):
-        return state
-    plan = comp["storage"]
-    stored, meta = encode_state(state, plan)
-    lossy = [k for k, c in plan.items() if c != "pack" and k in state]
-    floated = [k for k in lossy if k not in meta]
-    if lossy and len(floated) == len(lossy):
-        logger.info("%s left its compressed grid (trained since): saved in float", model.name)
-        return state
-    if meta:
-        record = {k: v for k, v in comp.items() if k != "storage"}
-        cfg.update(format_version=FORMAT_VERSION, storage=meta, compression=record)
-        if floated:
-            record["stored_float"] = floated
-    return stored
-
-
-def _parent_compression(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
-    """How the parent artifact at ``path`` was compressed (None for an ordinary one): a child
-    trained from it started from its dequantized float values."""
-    try:
-        cfg = json.loads((Path(path) / "config.json").read_text()) if path else None
-    except (OSError, ValueError):
-        return None
-    comp = cfg.get("compression") if isinstance(cfg, dict) else None
-    if not isinstance(comp, dict):
-        return None
-    return {"method": comp.get("method"), "trained_from": "dequantized float values"}
-
-
 def _parent_record(
     parent: str | os.PathLike[str] | dict[str, Any] | None, recorded: dict[str, Any] | None
 ) -> dict[str, Any] | None:
@@ -193,7 +157,7 @@ def _parent_record(
     fine-tune recorded in the model."""
     rec = _parent_fields(parent, recorded)
     if rec is not None and "compression" not in rec:
-        comp = _parent_compression(rec.get("path"))
+        comp = parent_compression(rec.get("path"))
         if comp is not None:
             rec["compression"] = comp
     return rec

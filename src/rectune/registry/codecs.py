@@ -26,6 +26,9 @@ scores, trains and updates in its own float precision). Every inconsistency is a
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,12 @@ import numpy as np
 
 from rectune.errors import ArtifactError
 
+logger = logging.getLogger(__name__)
+
+#: Codecs that carry a compression decision (the others are lossless packing of the rest).
+DECIDED = ("int8", "fp16", "sparse")
+#: The artifact format version of an artifact with compressed storage.
+COMPRESSED_VERSION = 2
 CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram", "utf8")
 #: Narrow dtypes `pack` tries, smallest first.
 _PACK_DTYPES = ("uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32")
@@ -296,3 +305,42 @@ def seen_gram(state: Mapping[str, np.ndarray], dtype: Any) -> np.ndarray:
 def storage_bytes(state: Mapping[str, np.ndarray]) -> int:
     """Bytes of the arrays' data (what ``params.npz`` holds, headers aside)."""
     return int(sum(np.asarray(v).nbytes for v in state.values()))
+
+
+def stored_compressed(model: Any, state: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    """``state`` encoded as the model's compression plan says (``model.compression_``), the
+    storage record added to ``cfg``; unchanged for an ordinary model.
+
+    Lossy codecs apply only to arrays still on their grid: a compressed model trained since
+    (fine-tune, update) is saved in float, and a plan none of whose lossy entries apply any
+    more is dropped (the artifact is an ordinary one again, its lineage naming the parent).
+    """
+    comp = getattr(model, "compression_", None)
+    if not comp or not comp.get("storage"):
+        return state
+    plan = comp["storage"]
+    stored, meta = encode_state(state, plan)
+    lossy = [k for k, c in plan.items() if c in DECIDED and k in state]
+    floated = [k for k in lossy if k not in meta]
+    if lossy and len(floated) == len(lossy):
+        logger.info("%s left its compressed grid (trained since): saved in float", model.name)
+        return state
+    if meta:
+        record = {k: v for k, v in comp.items() if k != "storage"}
+        cfg.update(format_version=COMPRESSED_VERSION, storage=meta, compression=record)
+        if floated:
+            record["stored_float"] = floated
+    return stored
+
+
+def parent_compression(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """How the parent artifact at ``path`` was compressed (None for an ordinary one): a child
+    trained from it started from its dequantized float values."""
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+    comp = cfg.get("compression") if isinstance(cfg, dict) else None
+    if not isinstance(comp, dict):
+        return None
+    return {"method": comp.get("method"), "trained_from": "dequantized float values"}
