@@ -38,6 +38,7 @@ LAYERS = {
     "evaluation": 6,
     "online": 6,
     "testing": 6,
+    "compression": 6,
     "serving": 7,
     "client": 7,
     "cli": 8,

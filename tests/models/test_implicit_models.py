@@ -136,6 +136,18 @@ def test_ease_matches_numpy_closed_form() -> None:
     np.testing.assert_allclose(m.score(u, i), scores_all(m)[ui, ii], rtol=1e-5, atol=1e-6)
 
 
+def test_ease_weights_are_c_ordered_after_fit_update_and_load(tmp_path) -> None:
+    # regression: the solve returned Fortran-ordered weights, and scoring one user then copied
+    # the whole item x item matrix (12 ms per single-user request on ML-100K)
+    data = _weights()
+    m = EASE(reg=3.0).fit(data)
+    assert m.item_similarity_.flags["C_CONTIGUOUS"]
+    m.partial_fit(_weights(seed=1))
+    assert m.item_similarity_.flags["C_CONTIGUOUS"]
+    m.save(tmp_path / "ease")
+    assert EASE.load(tmp_path / "ease").item_similarity_.flags["C_CONTIGUOUS"]
+
+
 def scores_all(m) -> np.ndarray:
     return m.score_users_indices(np.arange(len(m.user_map_)))
 

@@ -7,6 +7,7 @@ import logging
 import typer
 
 from rectune.cli import compare, data, demo, evaluate, events, recommend, train
+from rectune.cli import compress as compress_cmd
 from rectune.cli import finetune as finetune_cmd
 from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
@@ -31,6 +32,7 @@ app.command("recommend")(recommend.recommend)
 app.command("demo")(demo.demo)
 app.command("compare")(compare.compare)
 app.command("finetune")(finetune_cmd.finetune)
+app.command("compress")(compress_cmd.compress)
 app.command("update")(update_cmd.update)
 app.command("replay")(replay_cmd.replay)
 app.command("serve")(serve_cmd.serve)

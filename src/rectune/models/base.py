@@ -87,6 +87,9 @@ class Recommender(ABC):
     _fit_info: dict[str, Any]
     #: The artifact this state was saved to or loaded from (None once it diverged).
     artifact_: dict[str, Any] | None = None
+    #: How `rectune.compression` compressed this state (method, record, ``storage`` plan of
+    #: `rectune.registry.codecs`), honoured by `save`; None for an ordinary model.
+    compression_: dict[str, Any] | None = None
 
     def __init__(self, config: ConfigBase | Mapping[str, Any] | None = None, **params: Any) -> None:
         if config is None:
@@ -133,7 +136,7 @@ class Recommender(ABC):
         check_interactions(data)
         check_honoured(self, "fit", train)
         local = self._prepare(data)
-        self.artifact_ = None
+        self.artifact_ = self.compression_ = None
         t0 = time.perf_counter()
         self._fit(local, train)
         seconds = time.perf_counter() - t0

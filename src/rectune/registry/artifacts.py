@@ -24,10 +24,19 @@ import numpy as np
 from rectune.data.idmap import IdMap
 from rectune.errors import ArtifactError, NotFittedError, RectuneError
 from rectune.registry.catalog import SavedModel, model_class
+from rectune.registry.codecs import (
+    COMPRESSED_VERSION,
+    decode_state,
+    parent_compression,
+    stored_compressed,
+)
 from rectune.training.info import fit_info
 from rectune.version import __version__
 
-FORMAT_VERSION = 1
+#: Ordinary artifacts keep writing version 1; version 2 marks stored-compressed arrays
+#: (``"storage"`` in config.json, `rectune.registry.codecs`), which older readers refuse.
+FORMAT_VERSION = COMPRESSED_VERSION
+_PLAIN_VERSION = 1
 _FILES = ("config.json", "params.npz", "ids.json", "train.json", "metrics.json", "lineage.json")
 
 
@@ -75,19 +84,18 @@ def save_model(
     try:
         artifact_id = uuid.uuid4().hex[:16]
         info = model.fit_info_
-        _write_json(
-            tmp / "config.json",
-            {
-                "model": model.name,
-                "class": type(model).__name__,
-                "config": model.config.to_dict(),
-                "format_version": FORMAT_VERSION,
-            },
-        )
         state = model.get_state()
         bad = [k for k, v in state.items() if np.asarray(v).dtype == object]
         if bad:
             raise ArtifactError(f"state arrays {bad} have dtype object and cannot be saved safely")
+        cfg: dict[str, Any] = {
+            "model": model.name,
+            "class": type(model).__name__,
+            "config": model.config.to_dict(),
+            "format_version": _PLAIN_VERSION,
+        }
+        state = stored_compressed(model, state, cfg)
+        _write_json(tmp / "config.json", cfg)
         with (tmp / "params.npz").open("wb") as fh:
             np.savez(fh, **state)
         _write_json(
@@ -147,6 +155,17 @@ def _parent_record(
     """Lineage of the parent: an explicit path (its manifest verified) or record (``id``,
     ``path``, ``checksum``: a registry version, verified when it was added), else what a
     fine-tune recorded in the model."""
+    rec = _parent_fields(parent, recorded)
+    if rec is not None and "compression" not in rec:
+        comp = parent_compression(rec.get("path"))
+        if comp is not None:
+            rec["compression"] = comp
+    return rec
+
+
+def _parent_fields(
+    parent: str | os.PathLike[str] | dict[str, Any] | None, recorded: dict[str, Any] | None
+) -> dict[str, Any] | None:
     if isinstance(parent, dict):
         return {k: parent[k] for k in ("id", "path", "checksum")}
     if parent is None and recorded and recorded.get("path"):
@@ -325,6 +344,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
             raise ArtifactError(f"{ids_path}: entry {side!r} is not an id map ({exc})") from None
     params = path / "params.npz"
     state = _read_params(path)
+    if "storage" in cfg:
+        state = decode_state(state, cfg["storage"], params)
     model.data_kind_ = ids["kind"]  # some models' axes follow the data kind (set_state sets it)
     try:
         axes = model.row_axes()
@@ -347,6 +368,10 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         parent=lineage.get("parent") or None,
     )
     model.artifact_ = {"path": str(path), "id": lineage["id"], "lineage": lineage}
+    if "storage" in cfg:
+        comp = cfg.get("compression") if isinstance(cfg.get("compression"), dict) else {}
+        storage = {k: rec["codec"] for k, rec in cfg["storage"].items()}
+        model.compression_ = {**comp, "storage": storage}
     return model
 
 
