@@ -134,10 +134,13 @@ class Recommender(ABC):
         check_honoured(self, "fit", train)
         local = self._prepare(data)
         self.artifact_ = None
+        self._epoch_history: list[dict[str, float]] = []  # `report_epoch` appends per epoch
         t0 = time.perf_counter()
         self._fit(local, train)
         seconds = time.perf_counter() - t0
-        self.fit_info_ = fit_info(seconds=seconds, data=data, train=train)
+        self.fit_info_ = fit_info(
+            seconds=seconds, data=data, train=train, epoch_history=self._epoch_history
+        )
         logger.debug("fitted %s in %.3fs", self.name, seconds)
         return self
 
