@@ -38,6 +38,8 @@ LAYERS = {
     "evaluation": 6,
     "online": 6,
     "testing": 6,
+    "tuning": 6,
+    "reports": 6,
     "serving": 7,
     "client": 7,
     "cli": 8,
