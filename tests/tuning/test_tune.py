@@ -92,7 +92,17 @@ def test_bad_trial_is_pruned_from_its_epoch_values(data, tmp_path) -> None:
     study = optuna.create_study(storage=storage, study_name="p", direction="minimize")
     for lr in (0.02, 0.03, 0.025, 0.05, 1e-6):
         study.enqueue_trial({"learning_rate": lr})
-    res = tune("svd", data, space, trials=5, metric="rmse", storage=storage, study_name="p")
+    res = tune(
+        "svd",
+        data,
+        space,
+        trials=5,
+        metric="rmse",
+        storage=storage,
+        study_name="p",
+        pruner_startup=4,
+        pruner_warmup=1,
+    )
     states = [t["state"] for t in res.trials]
     assert states == ["complete"] * 4 + ["pruned"]
     bad = res.trials[4]

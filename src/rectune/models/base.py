@@ -120,6 +120,13 @@ class Recommender(ABC):
     def fit_info_(self, value: dict[str, Any]) -> None:
         self._fit_info = value
 
+    @property
+    def epoch_history_(self) -> list[dict[str, float]]:
+        """Per-epoch values of the last fit (``fit_info_["epoch_history"]``), without computing
+        the record's pending data fingerprint; [] for models that do not train in epochs."""
+        info = getattr(self, "_fit_info", None) or {}
+        return list(info.get("epoch_history") or [])
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load()")
