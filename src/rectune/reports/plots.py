@@ -1,4 +1,4 @@
-"""The report's figures: matplotlib (Agg) drawn to inline SVG, with nothing that links outside.
+"""The report's figures: matplotlib (no pyplot) drawn to inline SVG that links nothing outside.
 
 Every function takes plain lists from a result's JSON and returns an ``<svg>`` element as text.
 Glyphs are drawn as paths (``svg.fonttype = "path"``), and the XML prolog, the DOCTYPE and the
@@ -15,9 +15,7 @@ import re
 from collections.abc import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -30,9 +28,8 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17
 def to_svg(fig: Figure, label: str) -> str:
     """The figure as an inline ``<svg>`` (with ``role="img"`` and an ``aria-label``)."""
     buf = io.StringIO()
-    with plt.rc_context({"svg.fonttype": "path", "svg.hashsalt": "rectune"}):
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "rectune"}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
     svg = _XMLNS.sub("", _PROLOG.sub("", buf.getvalue()))
     return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" class="plot" ', 1)
 
@@ -41,8 +38,10 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def _figure(width: float = 6.4, height: float = 3.4) -> tuple[Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+def _figure(width: float = 6.4, height: float = 3.4) -> tuple[Figure, Axes]:
+    """A figure without pyplot: no global backend or figure registry is touched."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    ax = fig.subplots()
     ax.grid(True, alpha=0.3)
     return fig, ax
 
