@@ -200,6 +200,7 @@ def test_cli_best_toml_round_trips_into_evaluate_and_train(files, tmp_path) -> N
         ("[params.reg]\ntype = 'float'\nlow = 0.1\nhigh = 1.0\n[fixd]\nepochs = 2\n", "fixd"),
         ("[params.nope]\ntype = 'int'\nlow = 1\nhigh = 3\n", "nope"),
         ("[params.reg\n", "space.toml"),
+        ("[params.shuffle]\ntype = 'categorical'\nchoices = [true, 'maybe']\n", "shuffle"),
     ],
 )
 def test_bad_space_is_a_one_line_error_naming_file_and_field(files, tmp_path, text, field) -> None:

@@ -218,7 +218,9 @@ def _split_options(method: str, size: float, seed: int) -> dict[str, Any]:
 def _check_space(model: str, space: SearchSpace) -> None:
     """Every name must be a hyperparameter of ``model`` and the bounds valid values of it."""
     probe = {p.name: (p.choices[0] if p.type == "categorical" else p.low) for p in space.params}
-    for values in (probe, {p.name: p.high for p in space.params if p.type != "categorical"}):
+    probes = [probe, {p.name: p.high for p in space.params if p.type != "categorical"}]
+    probes += [{p.name: c} for p in space.params for c in p.choices[1:]]
+    for values in probes:
         try:
             create_model(model, **{**space.fixed, **values})
         except ConfigError as exc:
