@@ -24,7 +24,7 @@ def fold_interval(values: list[float]) -> tuple[float | None, float | None]:
         return None, None
     from scipy.stats import t
 
-    half = t.ppf(0.975, len(vals) - 1) * float(np.std(vals, ddof=1)) / math.sqrt(len(vals))
+    half = float(t.ppf(0.975, len(vals) - 1)) * float(np.std(vals, ddof=1)) / math.sqrt(len(vals))
     mean = float(np.mean(vals))
     return mean - half, mean + half
 
