@@ -90,7 +90,7 @@ def unit_deltas(metric: str, a: np.ndarray, b: np.ndarray, bins: int = 30) -> di
     --------
     >>> d = unit_deltas("ndcg@10", np.array([0.1, 0.5, 0.2]), np.array([0.3, 0.5, 0.1]), bins=2)
     >>> d["unit"], d["better"], d["worse"], d["same"], d["hist"]["counts"]
-    ('user', 1, 1, 1, [1, 2])
+    ('user', 1, 1, 1, [2, 1])
     """
     kind = parse_metrics([metric])[0].kind
     diff = np.asarray(b, np.float64) - np.asarray(a, np.float64)
