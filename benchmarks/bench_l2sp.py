@@ -8,13 +8,15 @@ train, then fine-tuned on new train with L2-SP lambda in {0, 1e-3, ..., 1e4} (pe
 ``lambda ||theta - theta_parent||^2``, Li, Grandvalet & Davoine 2018). For each lambda: RMSE on
 held-out new rows (adaptation) and on held-out old rows (retention), mean over seeds. The
 parent (no fine-tune) and a retrain from scratch on old+new train are references. Writes
-``out/l2sp_sweep.md`` and the plot ``out/l2sp_sweep.png``.
+``out/l2sp_sweep.md``, the plot ``out/l2sp_sweep.png`` and ``out/l2sp_sweep.json`` (drawn by
+``rectune report``).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,17 @@ def main() -> None:
     print(text)
     OUT.mkdir(exist_ok=True)
     (OUT / "l2sp_sweep.md").write_text(text)
+    rows = [
+        {
+            "run": k if k in ("parent", "retrain") else "fine-tune",
+            "lambda": None if k in ("parent", "retrain") else float(k),
+            "new_rmse": float(mean[k][0]),
+            "old_rmse": float(mean[k][1]),
+        }
+        for k in keys
+    ]
+    doc = {"kind": "l2sp", "dataset": args.dataset, "seeds": seeds, "rows": rows}
+    (OUT / "l2sp_sweep.json").write_text(json.dumps(doc, indent=2) + "\n")  # rectune report
     _plot(mean, lam_keys, OUT / "l2sp_sweep.png", args.dataset)
 
 

@@ -39,6 +39,8 @@ LAYERS = {
     "online": 6,
     "testing": 6,
     "compression": 6,
+    "tuning": 6,
+    "reports": 6,
     "serving": 7,
     "client": 7,
     "cli": 8,

@@ -46,7 +46,7 @@ def test_json_record_shape(ratings: Interactions) -> None:
     assert len(obj["folds"]) == 3
     names = ["rmse", "mae", "ndcg@5", "hr@5", "coverage@5"]
     for fold in obj["folds"]:
-        assert list(fold) == ["metrics", "fit_seconds", "predict_seconds"]
+        assert list(fold) == ["metrics", "fit_seconds", "predict_seconds", "epoch_history"]
         assert list(fold["metrics"]) == names
         assert fold["fit_seconds"] > 0 and fold["predict_seconds"] > 0
     assert set(obj["mean"]) == {*names, "fit_seconds", "predict_seconds"}

@@ -11,7 +11,9 @@ from rectune.cli import compress as compress_cmd
 from rectune.cli import finetune as finetune_cmd
 from rectune.cli import registry as registry_cmd
 from rectune.cli import replay as replay_cmd
+from rectune.cli import report as report_cmd
 from rectune.cli import serve as serve_cmd
+from rectune.cli import tune as tune_cmd
 from rectune.cli import update as update_cmd
 from rectune.cli import updater as updater_cmd
 from rectune.version import __version__
@@ -37,6 +39,8 @@ app.command("update")(update_cmd.update)
 app.command("replay")(replay_cmd.replay)
 app.command("serve")(serve_cmd.serve)
 app.command("updater")(updater_cmd.updater)
+app.command("tune")(tune_cmd.tune)
+app.command("report")(report_cmd.report)
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,8 @@ class FoldResult:
     """Raw ids of the ranked test users (the order of the per-user arrays)."""
     per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     """Ranking metric name -> one value per ranked user."""
+    epoch_history: list[dict[str, float]] = field(default_factory=list)
+    """Per-epoch training loss of the fit (``fit_info_["epoch_history"]``; [] if none)."""
 
     @property
     def n_test(self) -> int:
@@ -44,6 +46,7 @@ class FoldResult:
             "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
             "fit_seconds": self.fit_seconds,
             "predict_seconds": self.predict_seconds,
+            "epoch_history": self.epoch_history,
         }
 
 

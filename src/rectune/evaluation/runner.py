@@ -260,6 +260,7 @@ def _run_fold(
         errors=errors,
         ranked_users=ranked_ids,
         per_user=per_user,
+        epoch_history=model.epoch_history_,
     )
 
 

@@ -123,6 +123,13 @@ class Recommender(ABC):
     def fit_info_(self, value: dict[str, Any]) -> None:
         self._fit_info = value
 
+    @property
+    def epoch_history_(self) -> list[dict[str, float]]:
+        """Per-epoch values of the last fit (``fit_info_["epoch_history"]``), without computing
+        the record's pending data fingerprint; [] for models that do not train in epochs."""
+        info = getattr(self, "_fit_info", None) or {}
+        return list(info.get("epoch_history") or [])
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load()")
@@ -137,10 +144,13 @@ class Recommender(ABC):
         check_honoured(self, "fit", train)
         local = self._prepare(data)
         self.artifact_ = self.compression_ = None
+        self._epoch_history: list[dict[str, float]] = []  # `report_epoch` appends per epoch
         t0 = time.perf_counter()
         self._fit(local, train)
         seconds = time.perf_counter() - t0
-        self.fit_info_ = fit_info(seconds=seconds, data=data, train=train)
+        self.fit_info_ = fit_info(
+            seconds=seconds, data=data, train=train, epoch_history=self._epoch_history
+        )
         logger.debug("fitted %s in %.3fs", self.name, seconds)
         return self
 

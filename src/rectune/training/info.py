@@ -27,6 +27,7 @@ FIT_INFO_KEYS = (
     "parent",
     "epochs_run",
     "validation_history",
+    "epoch_history",
     "new_users",
     "new_items",
     "updates",
@@ -69,14 +70,15 @@ def fit_info(
     """A fit record: ``seconds`` of training on ``data`` under ``train``, plus other ``fields``.
 
     ``data`` sets ``n_interactions`` and ``data_fingerprint`` (either may also be passed
-    directly); keys not given are None (``validation_history``: empty, counts: 0). The
+    directly); keys not given are None (``validation_history``, ``epoch_history``: empty;
+    counts: 0). The
     fingerprint of ``data`` stays pending until `resolved` (a model's ``fit_info_`` resolves it).
     """
     unknown = set(fields) - set(FIT_INFO_KEYS)
     if unknown:
         raise TypeError(f"fit_info got unknown keys {sorted(unknown)}")
     info: dict[str, Any] = dict.fromkeys(FIT_INFO_KEYS)
-    info.update(validation_history=[], new_users=0, new_items=0, updates=0)
+    info.update(validation_history=[], epoch_history=[], new_users=0, new_items=0, updates=0)
     info["fit_seconds"] = seconds
     if data is not None:
         info["n_interactions"] = len(data)

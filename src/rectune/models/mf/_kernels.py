@@ -96,6 +96,7 @@ def svd_sgd(
     lr,
     reg,
     biased,
+    first_epoch,
     epochs,
     decay,
     seed,
@@ -107,11 +108,12 @@ def svd_sgd(
     ``offsets`` of length ``n_blocks**2 + 1``. A sub-epoch visits the ``n_blocks`` blocks of one
     diagonal stratum; they share no user and no item, so `svd_sgd_parallel` can run them on
     separate threads and computes the same model. Each block is reshuffled in place every epoch
-    (when ``shuffle``); the step sizes shrink by ``decay`` per epoch.
+    (when ``shuffle``); the step sizes shrink by ``decay`` per epoch. It runs epochs
+    ``first_epoch .. epochs - 1``, so calling it once per epoch gives the same model.
     """
     B = n_blocks
     lr_ep = lr.copy()
-    for ep in range(epochs):
+    for ep in range(first_epoch, epochs):
         for g in range(4):
             lr_ep[g] = lr[g] * np.float32(decay**ep)
         for s in range(B):
@@ -152,6 +154,7 @@ def svd_sgd_parallel(
     lr,
     reg,
     biased,
+    first_epoch,
     epochs,
     decay,
     seed,
@@ -160,7 +163,7 @@ def svd_sgd_parallel(
     """`svd_sgd` with the blocks of each stratum on parallel threads (same result)."""
     B = n_blocks
     lr_ep = lr.copy()
-    for ep in range(epochs):
+    for ep in range(first_epoch, epochs):
         for g in range(4):
             lr_ep[g] = lr[g] * np.float32(decay**ep)
         for s in range(B):

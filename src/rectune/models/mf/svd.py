@@ -25,6 +25,7 @@ from rectune.models.mf._factor import GROUPS, FactorModel
 from rectune.models.mf._kernels import block_order, svd_sgd, svd_sgd_parallel
 from rectune.models.mf._online import OnlineSGDMixin
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 
 __all__ = ["SVD", "SVDConfig"]
 
@@ -36,6 +37,9 @@ N_BLOCKS = 8
 #: ``N_BLOCKS * epochs`` sub-epochs ends in a thread barrier, which costs more than it saves on
 #: small data; on busy cores it collapses, so `_cores_busy` keeps such runs serial too.
 PARALLEL_MIN_WORK = 50_000_000
+
+#: Training rows whose RMSE is recorded after every epoch (``fit_info_["epoch_history"]``).
+LOSS_SAMPLE = 10_000
 
 
 class SVDConfig(ConfigBase):
@@ -167,27 +171,23 @@ class SVD(OnlineSGDMixin, FactorModel):
         work = len(data) * cfg.embedding_size * cfg.epochs
         parallel = threads > 1 and work >= PARALLEL_MIN_WORK and not _cores_busy(threads)
         kernel = svd_sgd_parallel if parallel else svd_sgd
-        with numba_threads(threads):
-            kernel(
-                users,
-                items,
-                values,
-                offsets,
-                N_BLOCKS,
-                mu,
-                self.user_bias_,
-                self.item_bias_,
-                P,
-                Q,
-                lr,
-                reg,
-                cfg.biased,
-                cfg.epochs,
-                cfg.learning_rate_decay,
-                train.seed,
-                cfg.shuffle,
-            )
         k = cfg.embedding_size
+        bu, bi = self.user_bias_, self.item_bias_
+        # Training RMSE after each epoch on a fixed sample of rows (the learning curve).
+        probe = np.random.default_rng([train.seed, 17]).permutation(len(data))[:LOSS_SAMPLE]
+        pu, pi, pv = data.users[probe], data.items[probe], data.values[probe]
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            dot = np.einsum("ij,ij->i", P[u, :k], Q[i, :k], dtype=np.float64)
+            return mu + bu[u] + bi[i] + dot
+
+        with numba_threads(threads):
+            for epoch in range(cfg.epochs):  # one call per epoch: the same model as one call
+                kernel(users, items, values, offsets, N_BLOCKS, mu, bu, bi, P, Q, lr, reg,
+                       cfg.biased, epoch, epoch + 1, cfg.learning_rate_decay, train.seed,
+                       cfg.shuffle)  # fmt: skip
+                loss = float(np.sqrt(np.mean((score(pu, pi) - pv) ** 2)))
+                report_epoch(self._epoch_history, epoch, loss, score)
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
         self._mean_n = -1

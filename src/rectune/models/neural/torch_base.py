@@ -28,6 +28,7 @@ from rectune.data.interactions import Interactions
 from rectune.models._ranking import cosine_rows
 from rectune.models.base import Recommender
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import GRADIENT_STRATEGIES, ITEM_ROW_STARTS
@@ -155,9 +156,22 @@ class TorchRecommender(Recommender):
 
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
         trainer = self.start_training(data, train)
-        train_epochs(self, trainer, data, seed=train.seed, epochs=self.fit_epochs(),
-                     schedule=train.lr_factor, checkpoint_dir=self._checkpoint_dir)  # fmt: skip
+        epochs = self.fit_epochs()
+        if self._checkpoint_dir is not None:  # resumable: the loop that checkpoints
+            train_epochs(self, trainer, data, seed=train.seed, epochs=epochs,
+                         schedule=train.lr_factor, checkpoint_dir=self._checkpoint_dir)  # fmt: skip
+        else:  # `train_epochs`'s loop, with each epoch's mean loss recorded and observed
+            for epoch in range(epochs):
+                loss = run_epoch(self, trainer, data, seed=train.seed, epoch=epoch,
+                                 lr_scale=train.lr_factor(epoch, epochs))  # fmt: skip
+                report_epoch(self._epoch_history, epoch, loss, self._epoch_scores)
         self.finish_training()
+
+    def _epoch_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Pair scores from the module mid-fit (no derived cache: those are built at the end)."""
+        scores = TorchRecommender._score_pairs(self, users, items)
+        self.module_.train()
+        return scores
 
     def _finetune_begin(self, ctx: FinetuneContext) -> None:
         anchors = {n: p.detach().clone() for n, p in self.module_.named_parameters()}
