@@ -186,3 +186,22 @@ def test_cli_writes_the_page_and_refuses_unknown_json(results, tmp_path) -> None
         assert "\n" not in msg and str(bad) in msg and needle in msg, msg
     res = runner.invoke(app, ["report", str(tmp_path / "missing.json"), "--out", str(out)])
     assert res.exit_code == 2 and "file not found" in res.output
+
+
+def test_a_compress_cli_record_renders_its_table_sizes(tmp_path) -> None:
+    from rectune.compression import compress_artifact
+    from rectune.models import create_model
+    from rectune.reports import build_report, kind_of
+
+    create_model("svd", epochs=2).fit(low_rank(60, 40, 900, seed=0)).save(tmp_path / "a")
+    record = compress_artifact(tmp_path / "a", tmp_path / "b", "int8")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(record, default=str))
+    assert kind_of(json.loads(path.read_text()), str(path)) == "compress-record"
+    page = build_report([str(path)])
+    assert "how many times smaller" in page and "item_factors" in page
+    ratio = (
+        record["tensors"]["item_factors"]["bytes_before"]
+        / record["tensors"]["item_factors"]["bytes_after"]
+    )
+    assert f"{ratio:.2f}x" in page and "http" not in page

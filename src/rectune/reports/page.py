@@ -18,7 +18,12 @@ from typing import Any
 from rectune.errors import ConfigError
 from rectune.reports._html import esc
 from rectune.reports.offline import compare_section, evaluate_section, replay_section
-from rectune.reports.search import compress_section, l2sp_section, tune_section
+from rectune.reports.search import (
+    compress_record_section,
+    compress_section,
+    l2sp_section,
+    tune_section,
+)
 from rectune.version import __version__
 
 Section = Callable[[dict[str, Any], str], str]
@@ -31,6 +36,10 @@ KINDS: dict[str, tuple[frozenset[str], Section]] = {
     "compare": (frozenset({"a", "b", "metrics", "n_boot"}), compare_section),
     "replay": (frozenset({"chunks", "pooled", "update"}), replay_section),
     "evaluate": (frozenset({"model", "folds", "mean", "split"}), evaluate_section),
+    "compress-record": (
+        frozenset({"method", "tensors", "artifact_bytes_before", "artifact_bytes_after"}),
+        compress_record_section,
+    ),
 }
 
 CSS = """

@@ -6,6 +6,10 @@ The shapes read here (besides ``rectune tune --json``)::
      "rows": [{"method", "bytes", "metric", "delta", "ci": [lo, hi], ...}]}
     {"kind": "l2sp", "dataset": ..., "rows": [{"run", "lambda", "new_rmse", "old_rmse"}]}
 
+and the record ``rectune compress --json FILE`` writes (``method``, ``tensors``, the
+artifact's bytes before and after): its per-table sizes and errors (no accuracy: that needs a
+split, as in ``benchmarks/bench_compress.py``, whose rows are the ``compress`` shape above).
+
 A compress row's ``delta`` is its metric minus the original's with the paired 95% ``ci``;
 other keys of a row (load seconds, latencies) become extra table columns.
 """
@@ -177,6 +181,49 @@ def compress_section(doc: dict[str, Any], source: str) -> str:
     return section(f"compress: {doc.get('model', '')}", source, body)
 
 
+def compress_record_section(doc: dict[str, Any], source: str) -> str:
+    """One ``rectune compress`` record: bytes and error of every table it changed."""
+    tensors = doc.get("tensors") or {}
+    header = ["table", "codec", "bytes before", "bytes after", "smaller", "max abs error"]
+    rows = [
+        [
+            esc(name),
+            esc(t.get("codec", "")),
+            num(int(t.get("bytes_before", 0))),
+            num(int(t.get("bytes_after", 0))),
+            f"{t['bytes_before'] / t['bytes_after']:.2f}x" if t.get("bytes_after") else "&ndash;",
+            num(t.get("max_abs_error")),
+        ]
+        for name, t in tensors.items()
+    ]
+    a, b = doc["artifact_bytes_before"], doc["artifact_bytes_after"]
+    note = (
+        f"artifact {num(int(a))} &rarr; {num(int(b))} bytes on disk ({a / b:.2f}x smaller)"
+        if b
+        else ""
+    )
+    body = [table(header, rows, cls="metrics")]
+    if tensors:
+        body.append(
+            figure(
+                plots.bars(
+                    [*tensors, "artifact"],
+                    [
+                        *(
+                            t.get("bytes_before", 0) / max(t.get("bytes_after", 1), 1)
+                            for t in tensors.values()
+                        ),
+                        a / max(b, 1),
+                    ],
+                    title="how many times smaller",
+                    ylabel="before / after",
+                ),
+                "Bytes before / after per table, and for the whole artifact directory.",
+            )
+        )
+    return section(f"compress: {doc.get('model', '')} ({doc['method']})", source, body, note)
+
+
 def l2sp_section(doc: dict[str, Any], source: str) -> str:
     rows_in = doc["rows"]
     rows = [
@@ -211,4 +258,4 @@ def l2sp_section(doc: dict[str, Any], source: str) -> str:
     return section(f"L2-SP sweep on {doc.get('dataset', '')}", source, body)
 
 
-__all__ = ["compress_section", "l2sp_section", "tune_section"]
+__all__ = ["compress_record_section", "compress_section", "l2sp_section", "tune_section"]
