@@ -193,7 +193,7 @@ def test_a_compress_cli_record_renders_its_table_sizes(tmp_path) -> None:
     from rectune.models import create_model
     from rectune.reports import build_report, kind_of
 
-    create_model("svd", epochs=2).fit(low_rank(60, 40, 900, seed=0)).save(tmp_path / "a")
+    create_model("svd", epochs=2).fit(low_rank(60, 40, seed=0)).save(tmp_path / "a")
     record = compress_artifact(tmp_path / "a", tmp_path / "b", "int8")
     path = tmp_path / "c.json"
     path.write_text(json.dumps(record, default=str))
