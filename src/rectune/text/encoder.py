@@ -189,7 +189,13 @@ class TextEncoder(torch.nn.Module):
         from peft import LoraConfig, get_peft_model
 
         targets = _lora_targets(self.model)
-        cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
+        cfg = LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            target_modules=targets,
+            fan_in_fan_out=targets == ["c_attn"],  # GPT-2's Conv1D stores weights transposed
+        )
         self.model = get_peft_model(self.model, cfg)
         self.clear_cache()
 

@@ -151,8 +151,9 @@ def choose(
 
 
 def _ndcg(scores: np.ndarray, target: np.ndarray, shift: np.ndarray) -> float:
-    """Mean NDCG@10 of one relevant item per row under ``scores + shift``."""
+    """Mean NDCG@10 of one relevant item per row under ``scores + shift`` (ties broken at
+    random in expectation: half of the tied items count as ranked above the target)."""
     s = scores + shift[None, :]
-    t = s[np.arange(len(target)), target]
-    rank = (s > t[:, None]).sum(1)
+    t = s[np.arange(len(target)), target][:, None]
+    rank = (s > t).sum(1) + 0.5 * ((s == t).sum(1) - 1)
     return float(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0).mean())
