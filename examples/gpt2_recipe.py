@@ -14,6 +14,7 @@ Usage::
     python examples/gpt2_recipe.py                      # synthetic data, tiny GPT-2
     python examples/gpt2_recipe.py --data /path/to/ml-100k --max-pairs 2000
     python examples/gpt2_recipe.py --encoder /path/to/gpt2 --data /path/to/ml-100k
+    python examples/gpt2_recipe.py --data /path/to/ml-100k --save-encoder /tmp/tiny-gpt2
 """
 
 from __future__ import annotations
@@ -132,16 +133,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-pairs", type=int, default=None)
     ap.add_argument("--out", default=None, help="save the artifact here")
+    ap.add_argument("--save-encoder", default=None, help="only build the tiny GPT-2 here")
     args = ap.parse_args()
     if args.data == "synthetic":
         data = generate(n_users=300, n_items=200, n_interactions=6000, seed=0)
     else:
         data = load(args.data)
     encoder = args.encoder
-    tmp = tempfile.mkdtemp(prefix="tiny-gpt2-")
-    if encoder is None:
-        encoder = build_tiny_gpt2(tmp, [str(t) for t in data.item_text])
+    if encoder is None or args.save_encoder:
+        where = args.save_encoder or tempfile.mkdtemp(prefix="tiny-gpt2-")
+        encoder = build_tiny_gpt2(where, [str(t) for t in data.item_text])
         print(f"built a tiny random GPT-2 in {encoder}")
+        if args.save_encoder:
+            return
     res = run_recipe(data, encoder, tuning=args.tuning, epochs=args.epochs,
                      max_pairs=args.max_pairs, out=args.out)  # fmt: skip
     res.pop("model")

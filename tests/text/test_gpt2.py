@@ -93,3 +93,16 @@ def test_recipe_runs_end_to_end(tmp_path) -> None:
     heads = sum(p.numel() for n, p in model.module_.named_parameters()
                 if not n.startswith("encoder."))  # fmt: skip
     assert model.trainable_parameters() == lora + heads > 0
+
+
+def test_cli_recommend_labels_a_text_model_with_its_texts(tiny_gpt2, tmp_path) -> None:
+    """Regression: `rectune recommend` on a text model crashed labelling items (its texts are
+    an array by item index, not a mapping)."""
+    from typer.testing import CliRunner
+
+    from rectune.cli.main import app
+
+    _model(tiny_gpt2, epochs=0).fit(genre_data(n_users=8)).save(str(tmp_path / "m"))
+    res = CliRunner().invoke(app, ["recommend", "--from", str(tmp_path / "m"), "-u", "u0"])
+    assert res.exit_code == 0, res.output
+    assert "Film" in res.output and "|" in res.output
