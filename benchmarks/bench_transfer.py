@@ -1,7 +1,7 @@
 """Transfer of the text recommender across domains, for few-shot users.
 
 Usage: python benchmarks/bench_transfer.py [--targets ml-100k,lastfm] [--shots 1,5,20]
-       [--prior auto|off]
+       [--prior auto|off] [--source DIR]
 
 Source A: MovieLens latest-small (all ratings; item text = title (year) + genres, user tags
 stripped so the text looks like the targets'). Target B: MovieLens 100K (a near domain: other
@@ -130,11 +130,21 @@ def main() -> None:
     ap.add_argument("--shots", default="1,5,20")
     ap.add_argument("--finetune-epochs", type=int, default=3)
     ap.add_argument("--prior", choices=["auto", "off"], default="auto")
+    ap.add_argument("--source", default=None, help="pretrained model dir: reuse or write it")
     args = ap.parse_args()
     PARAMS["popularity_prior"] = args.prior
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    src = TextRecommender(**PARAMS).fit(source_data())
+    cached = Path(args.source) if args.source else None
+    if cached is not None and (cached / "config.json").is_file():
+        src = load_model(cached)
+        print(f"source model loaded from {cached} (pretraining time below is the load)")
+        if src.config.model_dump() != TextRecommender(**PARAMS).config.model_dump():
+            raise SystemExit(f"{cached} was pretrained with other settings")
+    else:
+        src = TextRecommender(**PARAMS).fit(source_data())
+        if cached is not None:
+            src.save(str(cached))
     pretrain_s = time.perf_counter() - t0
     print(f"pretrained on ml-latest-small in {pretrain_s:.0f}s", flush=True)
     print(f"source prior weights {src.prior_weights_.round(3).tolist()}", flush=True)
