@@ -1,6 +1,7 @@
 """Transfer of the text recommender across domains, for few-shot users.
 
 Usage: python benchmarks/bench_transfer.py [--targets ml-100k,lastfm] [--shots 1,5,20]
+       [--prior auto|off] [--source DIR]
 
 Source A: MovieLens latest-small (all ratings; item text = title (year) + genres, user tags
 stripped so the text looks like the targets'). Target B: MovieLens 100K (a near domain: other
@@ -10,12 +11,15 @@ artist names + tags, implicit play counts). Each target user keeps their first `
 on the rest (users with more than ``k`` interactions; B's ids are offset so they never collide
 with A's).
 
-Methods, all with the same hyperparameters (frozen MiniLM + adapter + token features):
+Methods, all with the same hyperparameters (frozen MiniLM + adapter + token features, and the
+popularity prior of ``--prior``: weights per history-length bucket chosen on held-out training
+interactions of whatever data each model is fitted or fine-tuned on, never on test users):
 zero-shot (the A-trained model; B's items enter through `partial_fit` from their text and B's
 users from their k items, no gradient step on B), fine-tuned (the A-trained model fine-tuned on
 B's few-shot rows, 3 epochs), scratch (trained on B's few-shot rows only), and B-popularity.
 NDCG@10 and recall@10 ranking B's catalogue (the k support items excluded), with 95% bootstrap
-CIs over test users.
+CIs over test users, and paired bootstrap CIs (same users, same resamples) of fine-tuned minus
+popularity and fine-tuned minus scratch.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ PARAMS = {
     "history": 30,
     "epochs": 5,
     "batch_size": 256,
+    "popularity_prior": "auto",
 }
 TARGETS = {"ml-100k": "ml-100k", "lastfm": "lastfm-hetrec2011-2k"}
 
@@ -111,17 +116,38 @@ def ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) -> str:
     return f"{values.mean():.4f} [{lo:.4f}, {hi:.4f}]"
 
 
+def paired(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) -> str:
+    """Mean of ``a - b`` over the same users with a 95% bootstrap CI."""
+    d = a - b
+    boot = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--targets", default="ml-100k,lastfm")
     ap.add_argument("--shots", default="1,5,20")
     ap.add_argument("--finetune-epochs", type=int, default=3)
+    ap.add_argument("--prior", choices=["auto", "off"], default="auto")
+    ap.add_argument("--source", default=None, help="pretrained model dir: reuse or write it")
     args = ap.parse_args()
+    PARAMS["popularity_prior"] = args.prior
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    src = TextRecommender(**PARAMS).fit(source_data())
+    cached = Path(args.source) if args.source else None
+    if cached is not None and (cached / "config.json").is_file():
+        src = load_model(cached)
+        print(f"source model loaded from {cached} (pretraining time below is the load)")
+        if src.config.model_dump() != TextRecommender(**PARAMS).config.model_dump():
+            raise SystemExit(f"{cached} was pretrained with other settings")
+    else:
+        src = TextRecommender(**PARAMS).fit(source_data())
+        if cached is not None:
+            src.save(str(cached))
     pretrain_s = time.perf_counter() - t0
     print(f"pretrained on ml-latest-small in {pretrain_s:.0f}s", flush=True)
+    print(f"source prior weights {src.prior_weights_.round(3).tolist()}", flush=True)
     tmp = Path(tempfile.mkdtemp())
     src.save(str(tmp / "source"))
     lines = [
@@ -133,6 +159,12 @@ def main() -> None:
         "| target | k | method | users | NDCG@10 | recall@10 | seconds |",
         "|---|---|---|---|---|---|---|",
     ]
+    deltas = [
+        "| target | k | fine-tuned - popularity (NDCG@10) | fine-tuned - scratch (NDCG@10) |",
+        "|---|---|---|---|",
+    ]
+    priors = [f"prior weights per bucket {list(TextRecommender.prior_edges)}+ (source: "
+              f"{src.prior_weights_.round(3).tolist()}):"]  # fmt: skip
     for target in args.targets.split(","):
         full = target_data(target)
         for k in (int(s) for s in args.shots.split(",")):
@@ -150,14 +182,27 @@ def main() -> None:
             runs["fine-tuned"] = (ft, time.perf_counter() - t)
             t = time.perf_counter()
             runs["scratch"] = (TextRecommender(**PARAMS).fit(train), time.perf_counter() - t)
+            per_user = {}
             for method, (model, secs) in runs.items():
-                pu = evaluate_on(model, train, test)
+                pu = per_user[method] = evaluate_on(model, train, test)
                 n = len(pu["ndcg@10"])
                 lines.append(
                     f"| {target} | {k} | {method} | {n} | {ci(pu['ndcg@10'], rng)} | "
                     f"{ci(pu['recall@10'], rng)} | {secs:.0f} |"
                 )
                 print(lines[-1], flush=True)
+                if method != "popularity":
+                    priors.append(
+                        f"- {target} k={k} {method}: {model.prior_weights_.round(3).tolist()}"
+                    )
+            nd = {m: v["ndcg@10"] for m, v in per_user.items()}
+            deltas.append(
+                f"| {target} | {k} | {paired(nd['fine-tuned'], nd['popularity'], rng)} | "
+                f"{paired(nd['fine-tuned'], nd['scratch'], rng)} |"
+            )
+            print(deltas[-1], flush=True)
+    lines += ["", "Paired differences (95% bootstrap CI over the same users):", "", *deltas]
+    lines += ["", *priors]
     lines += ["", f"Machine: {machine()}. Hyperparameters: {PARAMS}."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -45,6 +45,8 @@ def recommend(
         table.add_column("item")
         table.add_column("score", justify="right")
         text = getattr(model, "item_text_", None)
+        if text is not None and not hasattr(text, "get"):  # one text per item index (text)
+            text = dict(zip(model.item_map_.ids.tolist(), list(text), strict=True))
         for rank, rec in enumerate(recs, 1):
             label = (
                 str(rec["item"]) if text is None else f"{rec['item']} {text.get(rec['item'], '')}"

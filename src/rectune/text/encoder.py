@@ -189,7 +189,13 @@ class TextEncoder(torch.nn.Module):
         from peft import LoraConfig, get_peft_model
 
         targets = _lora_targets(self.model)
-        cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
+        cfg = LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            target_modules=targets,
+            fan_in_fan_out=targets == ["c_attn"],  # GPT-2's Conv1D stores weights transposed
+        )
         self.model = get_peft_model(self.model, cfg)
         self.clear_cache()
 
@@ -206,21 +212,24 @@ class TextEncoder(torch.nn.Module):
         }
 
 
-#: The process-wide encoders of `shared_encoder`, by (model directory, max_length).
-_SHARED: dict[tuple[str, int], TextEncoder] = {}
+#: The process-wide encoders of `shared_encoder`, by (model directory, max_length, pooling).
+_SHARED: dict[tuple[str, int, str], TextEncoder] = {}
 
 
-def shared_encoder(name_or_path: str = "minilm", *, max_length: int = 128) -> TextEncoder:
-    """The one process-wide, never-trained `TextEncoder` of a model directory and length.
+def shared_encoder(
+    name_or_path: str = "minilm", *, max_length: int = 128, pooling: Pooling = "auto"
+) -> TextEncoder:
+    """The one process-wide, never-trained `TextEncoder` of a model directory, length and
+    pooling.
 
     Every frozen use (the text model's frozen mode, ``new_ids=text``) shares it, so its
     text-hash cache makes re-encoding texts it has seen free. Never train it: build a
     `TextEncoder` of your own for that.
     """
-    key = (resolve_encoder(name_or_path), max_length)
+    key = (resolve_encoder(name_or_path), max_length, pooling)
     encoder = _SHARED.get(key)
     if encoder is None:
-        encoder = _SHARED[key] = TextEncoder(key[0], max_length=max_length)
+        encoder = _SHARED[key] = TextEncoder(key[0], max_length=max_length, pooling=pooling)
     return encoder
 
 

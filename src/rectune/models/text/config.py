@@ -8,6 +8,9 @@ from pydantic import Field
 
 from rectune.config import ConfigBase
 
+#: How the encoder pools token states into one vector (see `rectune.text.TextEncoder`).
+Pooling = Literal["auto", "mean", "last", "cls"]
+
 
 class TextRecommenderConfig(ConfigBase):
     """Hyperparameters of `TextRecommender`."""
@@ -52,3 +55,12 @@ class TextRecommenderConfig(ConfigBase):
     """Only rows with value >= this are positives (None: every row)."""
     catalogue: Literal["text", "interacted"] = "text"
     """text: items with text but no interactions are recommendable too."""
+    pooling: Pooling = "auto"
+    """Token pooling of the encoder: auto (last token for decoders such as GPT-2, else the
+    attention-masked mean), mean, last (the last real token) or cls (the first token)."""
+    popularity_prior: Literal["auto", "off"] = "auto"
+    """auto: score = cosine + w(n_u) * log1p(item popularity), one weight per history-length
+    bucket of the user, chosen on held-out training interactions (thin users lean on
+    popularity); off: the cosine alone."""
+    prior_users: int = Field(300, ge=1)
+    """Training users whose last interaction is held out of training to choose the prior."""

@@ -22,6 +22,11 @@ their histories (``partial_fit`` folds them in without gradient steps unless
 ``TrainConfig(epochs=...)`` asks for some), and a model trained on one domain scores another
 domain's users zero-shot. Items that have text but no interactions join the catalogue
 (``catalogue="text"``).
+
+With ``popularity_prior="auto"`` a score is the cosine plus ``w(n_u) * log1p(popularity)``,
+one weight per history-length bucket chosen on held-out training interactions after each fit
+or fine-tuning (`rectune.models.text._prior`): users with one or two items lean on popularity,
+users with rich histories on the text. Popularity is counted over every row the model has seen.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from rectune.data.interactions import Interactions
 from rectune.errors import ArtifactError
 from rectune.models.base import Recommender
 from rectune.models.neural.torch_base import TorchRecommender
+from rectune.models.text import _prior
 from rectune.models.text import _towers as tt
 from rectune.models.text.config import TextRecommenderConfig
 from rectune.text.encoder import TextEncoder, resolve_encoder, shared_encoder
@@ -74,7 +80,9 @@ class TextRecommender(TorchRecommender):
     config_class = TextRecommenderConfig
     config: TextRecommenderConfig
     predicts_ratings = False
-    state_names: ClassVar[tuple[str, ...]] = ("item_text", "user_recent", "vocab", "vocab_idf")
+    state_names: ClassVar[tuple[str, ...]] = (
+        "item_text", "user_recent", "vocab", "vocab_idf", "prior_weights", "prior_support"
+    )  # fmt: skip
     user_tables: ClassVar[tuple[str, ...]] = ()
     item_tables: ClassVar[tuple[str, ...]] = ()
     #: New ids always start from their text / history (``new_ids=text``); features and
@@ -89,11 +97,17 @@ class TextRecommender(TorchRecommender):
     #: An item is its text: only a text start means anything.
     add_items_settings = frozenset({"new_ids=text"})
     embeds_item_text = True
+    #: Lower edges of the popularity prior's history-length buckets (one weight each).
+    prior_edges: ClassVar[tuple[int, ...]] = tuple(int(e) for e in _prior.EDGES)
 
     item_text_: np.ndarray
     user_recent_: np.ndarray
     vocab_: np.ndarray
     vocab_idf_: np.ndarray
+    prior_weights_: np.ndarray
+    """Popularity-prior weight of each history-length bucket (`_prior.EDGES`)."""
+    prior_support_: np.ndarray
+    """Held-out users each weight was chosen on (0: kept from the parent or inherited)."""
     epoch_seconds_: list[float]
     """Wall time of each training epoch of the last run."""
 
@@ -114,6 +128,12 @@ class TextRecommender(TorchRecommender):
     """Item-tower vectors of every item (unit rows)."""
     _user_vecs: np.ndarray
     """User-tower vectors of every user (unit rows)."""
+    _user_prior: np.ndarray
+    """Popularity-prior weight of every user (by their number of interactions)."""
+    _logpop: np.ndarray
+    """log1p of every item's interaction count."""
+    _plan: _prior.Plan | None = None
+    """The held-out interactions of the running fit / fine-tuning (they choose the prior)."""
 
     # ------------------------------------------------------------------ catalogue and state
     def _prepare(self, data: Interactions) -> Interactions:
@@ -174,6 +194,9 @@ class TextRecommender(TorchRecommender):
         self, state: Mapping[str, np.ndarray], user_map: IdMap, item_map: IdMap, kind: str
     ) -> Self:
         self.vocab_, self.vocab_idf_ = state["vocab"], state["vocab_idf"]
+        if "prior_weights" not in state:  # an artifact from before the popularity prior
+            zeros = np.zeros(len(_prior.EDGES))
+            state = {**state, "prior_weights": zeros, "prior_support": zeros.astype(np.int64)}
         self._vocab = TokenVocab(np.asarray(self.vocab_), np.asarray(self.vocab_idf_))
         self.module_ = self._build_module(len(user_map), len(item_map))
         tensors = {
@@ -190,9 +213,11 @@ class TextRecommender(TorchRecommender):
     def _build_module(self, n_users: int, n_items: int) -> torch.nn.Module:
         cfg = self.config
         if cfg.tuning == "frozen":  # never trained: one per process (`shared_encoder`)
-            encoder = shared_encoder(cfg.encoder, max_length=cfg.max_length)
+            encoder = shared_encoder(cfg.encoder, max_length=cfg.max_length, pooling=cfg.pooling)
         else:
-            encoder = TextEncoder(resolve_encoder(cfg.encoder), max_length=cfg.max_length)
+            encoder = TextEncoder(
+                resolve_encoder(cfg.encoder), max_length=cfg.max_length, pooling=cfg.pooling
+            )
             if cfg.tuning == "lora":
                 encoder.add_lora(r=cfg.lora_r, alpha=cfg.lora_alpha)
         self._encoder_dirty = False
@@ -233,6 +258,9 @@ class TextRecommender(TorchRecommender):
     def start_training(self, data: Interactions, train: TrainConfig) -> TorchTrainer:
         torch.manual_seed(train.seed)
         self.module_ = self._build_module(data.n_users, data.n_items)
+        self.prior_weights_ = np.zeros(len(_prior.EDGES))
+        self.prior_support_ = np.zeros(len(_prior.EDGES), np.int64)
+        self._plan_prior(data, np.arange(len(self.item_map_)), None, train.seed)
         self._after_load()
         return self._text_trainer(train)
 
@@ -258,11 +286,29 @@ class TextRecommender(TorchRecommender):
         self._apply_mode()
         self.module_.eval()
         self._after_load()
+        if self._plan is not None:  # choose the prior on the run's held-out interactions
+            self.prior_weights_, self.prior_support_ = _prior.choose(
+                self._plan, self._users_from_histories, self._item_vecs,
+                self.item_popularity_, self.seen_,
+            )  # fmt: skip
+            self._plan = None
+            self._after_load()
+
+    def _plan_prior(
+        self, data: Interactions, candidates: np.ndarray, previous: np.ndarray | None, seed: int
+    ) -> None:
+        """Hold out interactions of ``data`` (model indices) to choose the prior on."""
+        self._plan = None
+        if self.config.popularity_prior == "auto":
+            self._plan = _prior.plan(data.users, data.items, data.timestamps,
+                                     len(self.item_map_), candidates, self.config.prior_users,
+                                     seed, previous)  # fmt: skip
 
     def epoch_arrays(self, data: Interactions, rng: np.random.Generator) -> dict[str, np.ndarray]:
         keep = np.ones(len(data), bool)
         if self.config.positive_threshold is not None:
             keep = data.values >= self.config.positive_threshold
+        keep &= _prior.holdout_mask(self._plan, data.users, data.items, len(self.item_map_))
         rows = np.flatnonzero(keep)
         if self.config.max_pairs is not None and len(rows) > self.config.max_pairs:
             rows = np.sort(rng.choice(rows, self.config.max_pairs, replace=False))
@@ -314,13 +360,37 @@ class TextRecommender(TorchRecommender):
         logits = logits.masked_fill(clash, float("-inf"))
         return torch.nn.functional.cross_entropy(logits, torch.arange(len(pos)))
 
+    @torch.no_grad()
+    def _users_from_histories(self, users: np.ndarray, hists: list[np.ndarray]) -> np.ndarray:
+        """Unit user-tower vectors of ``users`` rebuilt from the given histories (oldest
+        first; the prior's held-out users)."""
+        width = self.config.history
+        recent = np.full((len(hists), width), -1, np.int64)
+        for row, h in enumerate(hists):
+            h = h[-width:]
+            recent[row, width - len(h) :] = h
+        w = tt.history_weights(recent, self.seen_[users], self.data_kind_, self.config.pool_weights)
+        if self.config.user_tower == "pool":
+            items = torch.from_numpy(self._item_vecs.astype(np.float32))
+            pooled = tt.pool(items[torch.from_numpy(np.maximum(recent, 0))], torch.from_numpy(w))
+        else:
+            texts = [self._user_text(h[x > 0]) for h, x in zip(recent, w, strict=True)]
+            pooled = torch.from_numpy(self.encoder.encode(texts))
+        return self.module_.users(pooled).numpy().astype(np.float64)
+
     def _user_text(self, items: np.ndarray) -> str:
         """A history as one text, most recent item first."""
         return " ; ".join(str(t) for t in self.item_text_[items[::-1]])
 
     # ------------------------------------------------------------------ fine-tuning, updates
     def _finetune_begin(self, ctx: FinetuneContext) -> None:
-        self._update_catalogue(ctx.data.subset(np.arange(ctx.n_new_rows)), ctx.new_users)
+        new = ctx.data.subset(np.arange(ctx.n_new_rows))
+        self._update_catalogue(new, ctx.new_users)
+        catalogue = new.items
+        if new.item_text is not None:
+            found = self.item_map_.index_of(np.asarray(new.item_text.index))
+            catalogue = np.union1d(catalogue, found[found >= 0])
+        self._plan_prior(new, np.unique(catalogue), self.prior_weights_, ctx.train.seed)
         self._after_load()
         self._apply_mode()
         anchors = {
@@ -378,12 +448,18 @@ class TextRecommender(TorchRecommender):
                 pooled = torch.from_numpy(self.encoder.encode(users))
             self._item_vecs = items.numpy().astype(np.float64)
             self._user_vecs = self.module_.users(pooled).numpy().astype(np.float64)
+        self._logpop = np.log1p(self.item_popularity_)
+        n_u = np.diff(self.seen_.indptr)
+        on = self.config.popularity_prior == "auto"
+        self._user_prior = self.prior_weights_[_prior.bucket_of(n_u)] if on else np.zeros(len(n_u))
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", self._user_vecs[users], self._item_vecs[items])
+        cos = np.einsum("ij,ij->i", self._user_vecs[users], self._item_vecs[items])
+        return cos + self._user_prior[users] * self._logpop[items]
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        return self._user_vecs[users] @ self._item_vecs.T
+        cos = self._user_vecs[users] @ self._item_vecs.T
+        return cos + self._user_prior[users][:, None] * self._logpop[None, :]
 
     def _item_similarities(self, items: np.ndarray) -> np.ndarray:
         """Cosine of the item-tower vectors (unit rows)."""
