@@ -30,6 +30,7 @@ from rectune.data.loaders import load
 from rectune.evaluation import evaluate
 from rectune.evaluation.compare import paired_bootstrap
 from rectune.models import create_model
+from rectune.models.implicit import ALS
 from rectune.models.mf import SVD
 from rectune.models.text import TextRecommender
 
@@ -41,6 +42,8 @@ METHODS: dict[str, tuple[str, dict]] = {
     "popularity": ("popularity", {}),
     "content-knn": ("content-knn", {}),
     "svd+text": ("svd-text", {"embedding_size": 32, "epochs": 20}),
+    "als+text": ("als-text", {"embedding_size": 64}),
+    "als128+text": ("als-text", {"embedding_size": 128}),
     "zero-shot": ("text", {**TEXT, "epochs": 0, "token_features": False, "history": 1000}),
     # CPU budget: 3 epochs over 20,000 sampled (user, item) pairs each.
     "adapter": (
@@ -71,9 +74,20 @@ class SVDText(SVD):
         return self
 
 
+class ALSText(ALS):
+    """ALS whose items with text but no interactions join by `add_items` (``new_ids="text"``)."""
+
+    def fit(self, data, *, train=None):  # type: ignore[no-untyped-def]
+        super().fit(data, train=train)
+        self.add_items(np.asarray(data.item_text.index), item_text=data.item_text)
+        return self
+
+
 def make(name: str, params: dict):
     if name == "svd-text":
         return lambda: SVDText(**params)
+    if name == "als-text":
+        return lambda: ALSText(**params)
     if name == "text":
         return lambda: TextRecommender(**params)
     return lambda: create_model(name, **params)
