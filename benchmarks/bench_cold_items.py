@@ -11,8 +11,9 @@ interaction relevant; 95% percentile-bootstrap intervals over users, and paired 
 intervals of the differences (`rectune.evaluation.compare.paired_bootstrap`).
 
 Methods: popularity (cannot rank items it never saw: 0 on cold items by construction), TF-IDF
-content-kNN, SVD whose cold items start from a ridge map of their MiniLM text embeddings
-(``new_ids="text"``), the text model zero-shot (MiniLM, no training: a user is the
+content-kNN, SVD and ALS (64 or 128 factors) whose cold items start from a ridge map of their
+MiniLM text embeddings (``new_ids="text"``), the hybrid text model ``text-hybrid`` with its
+default settings, the text model zero-shot (MiniLM, no training: a user is the
 rating-weighted mean of their history's vectors), and fine-tuned: frozen MiniLM + adapter and
 TF-IDF token features (``adapter``), and LoRA on MiniLM (``lora``, subsampled: CPU budget).
 """
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from _common import data_dir, machine
 
 from rectune.data.loaders import load
@@ -44,6 +46,7 @@ METHODS: dict[str, tuple[str, dict]] = {
     "svd+text": ("svd-text", {"embedding_size": 32, "epochs": 20}),
     "als+text": ("als-text", {"embedding_size": 64}),
     "als128+text": ("als-text", {"embedding_size": 128}),
+    "text-hybrid": ("text-hybrid", {}),  # default settings
     "zero-shot": ("text", {**TEXT, "epochs": 0, "token_features": False, "history": 1000}),
     # CPU budget: 3 epochs over 20,000 sampled (user, item) pairs each.
     "adapter": (
@@ -103,7 +106,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = load(data_dir() / "ml-latest-small")
     rng = np.random.default_rng(0)
     per_user: dict[str, dict[str, np.ndarray]] = {}
@@ -146,6 +152,11 @@ def main() -> None:
         ("lora", "zero-shot"),
         ("lora", "content-knn"),
         ("adapter", "svd+text"),
+        ("adapter", "als+text"),
+        ("text-hybrid", "als+text"),
+        ("text-hybrid", "als128+text"),
+        ("text-hybrid", "adapter"),
+        ("text-hybrid", "content-knn"),
     ]
     lines += [
         "",

@@ -1,6 +1,7 @@
 """The torch module of `TextHybrid`: item vectors from ids and text, a causal user tower.
 
-Top-level children are the parameter groups: ``item_factors`` (id embeddings) and
+Top-level children are the parameter groups: ``user_factors`` (a user's lasting taste, added
+to the sequence state), ``item_factors`` (id embeddings) and
 ``item_bias`` (id biases), ``content`` (MLP over the frozen encoder vector) and ``tokens``
 (TF-IDF token bag), both giving ``embedding_size + 1`` outputs (a vector and a bias), then the
 user tower's ``positions``, ``blocks`` and ``final_norm``. Item ``i``'s vector is
@@ -49,9 +50,13 @@ class _Block(torch.nn.Module):
 class HybridModule(torch.nn.Module):
     """See the module docstring; `forward` returns hidden states, item vectors and biases."""
 
-    def __init__(self, n_items: int, text_dim: int, n_tokens: int, cfg: TextHybridConfig):
+    def __init__(
+        self, n_users: int, n_items: int, text_dim: int, n_tokens: int, cfg: TextHybridConfig
+    ) -> None:
         super().__init__()
         d = cfg.embedding_size
+        self.user_factors = torch.nn.Embedding(n_users, d)
+        torch.nn.init.normal_(self.user_factors.weight, std=0.1 * d**-0.5)
         self.item_factors = torch.nn.Embedding(n_items, d)
         torch.nn.init.normal_(self.item_factors.weight, std=0.5 * d**-0.5)
         self.item_bias = torch.nn.Embedding(n_items, 1)
@@ -76,32 +81,36 @@ class HybridModule(torch.nn.Module):
         # Derived from the item texts and counts, never saved (`TextHybrid._refresh`).
         self.register_buffer("text_x", torch.zeros(n_items, text_dim), persistent=False)
         self.register_buffer("gate", torch.zeros(n_items), persistent=False)
-        self.bags: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.bags: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def has_tokens(self) -> bool:
         return hasattr(self, "tokens")
 
-    def content_part(self) -> torch.Tensor:
-        """(n_items, d + 1): the text's vector and bias of every item."""
-        out = self.content(self.text_x)
+    def content_part(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d + 1): the text's vector and bias of ``items`` (None: every item)."""
+        x = self.text_x if items is None else self.text_x[items]
+        out = self.content(x)
         if self.has_tokens and self.bags is not None:
-            idx, offsets, weights = self.bags
+            rows = None if items is None else items.numpy()
+            idx, offsets, weights = gather_bags(self.bags, rows)
             out = out + self.tokens(idx, offsets, per_sample_weights=weights)
         return out
 
-    def item_table(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Item vectors (n_items, d) and biases (n_items,), id parts dropped while training."""
-        g = self.gate
+    def item_table(self, items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors (n, d) and biases (n,) of ``items`` (None: every item), id parts dropped
+        at random while training."""
+        g = self.gate if items is None else self.gate[items]
         if self.training and self.id_dropout > 0:
             g = g * (torch.rand(len(g), device=g.device) >= self.id_dropout)
-        c = self.content_part()
-        vec = g[:, None] * self.item_factors.weight + c[:, :-1]
-        bias = g * self.item_bias.weight[:, 0] + c[:, -1]
-        return vec, bias
+        c = self.content_part(items)
+        ids = self.item_factors.weight if items is None else self.item_factors(items)
+        bias = self.item_bias.weight[:, 0] if items is None else self.item_bias(items)[:, 0]
+        return g[:, None] * ids + c[:, :-1], g * bias + c[:, -1]
 
     def encode(self, seq: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Hidden states (batch, length, d) of right-aligned sequences padded with -1."""
+        """Hidden states (batch, length, d) of right-aligned sequences of rows of ``table``,
+        padded with -1."""
         real = (seq >= 0).unsqueeze(-1)
         x = table[seq.clamp(min=0)] * self.scale + self.positions.weight[-seq.shape[1] :]
         x = self.drop(x) * real
@@ -114,18 +123,28 @@ class HybridModule(torch.nn.Module):
             x = block(x, mask) * real
         return self.final_norm(x)
 
-    def forward(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        vec, bias = self.item_table()
-        return self.encode(seq, vec), vec, bias
+    def forward(
+        self, seq: torch.Tensor, users: torch.Tensor, items: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """User vectors at every position of ``seq`` (indices into ``items``, or item indices
+        when None) of ``users``, and the vectors and biases of ``items``."""
+        vec, bias = self.item_table(items)
+        return self.encode(seq, vec) + self.user_factors(users)[:, None, :], vec, bias
 
 
-def csr_bags(
-    csr: tuple[np.ndarray, np.ndarray, np.ndarray],
+def gather_bags(
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """EmbeddingBag inputs (indices, offsets, weights) of every row of a CSR triple."""
+    """EmbeddingBag inputs (indices, offsets, weights) of the given CSR rows (None: all)."""
     ptr, cols, w = csr
+    if rows is None:
+        rows = np.arange(len(ptr) - 1)
+    start, lengths = ptr[rows], ptr[rows + 1] - ptr[rows]
+    offsets = np.zeros(len(rows), dtype=np.int64)
+    offsets[1:] = np.cumsum(lengths)[:-1]
+    pos = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
     return (
-        torch.from_numpy(np.asarray(cols, np.int64)),
-        torch.from_numpy(np.asarray(ptr[:-1], np.int64)),
-        torch.from_numpy(np.asarray(w, np.float32)),
+        torch.from_numpy(cols[pos].astype(np.int64)),
+        torch.from_numpy(offsets),
+        torch.from_numpy(w[pos].astype(np.float32)),
     )

@@ -48,6 +48,9 @@ class TextHybridConfig(ConfigBase):
     """Adam step size."""
     weight_decay: float = Field(0.0, ge=0)
     """Adam L2 penalty."""
+    negatives: int | None = Field(1024, ge=1)
+    """Uniformly sampled negatives per batch (items with interactions; shared by its
+    positions); None, or a catalogue this small, uses the full softmax."""
     batch_size: int = Field(64, ge=1)
     """Sequence windows per optimizer step (each position's loss is a softmax over the whole
     interacted catalogue)."""

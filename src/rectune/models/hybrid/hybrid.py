@@ -30,8 +30,9 @@ because new items have no user tags yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -43,7 +44,7 @@ from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError
 from rectune.models._ranking import cosine_rows
 from rectune.models.base import Recommender
-from rectune.models.hybrid._module import HybridModule, csr_bags
+from rectune.models.hybrid._module import HybridModule
 from rectune.models.hybrid.config import TextHybridConfig
 from rectune.models.neural.sasrec import SASRec
 from rectune.text.encoder import shared_encoder
@@ -51,6 +52,7 @@ from rectune.text.item_text import strip_tags
 from rectune.text.tfidf import TokenVocab
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
+from rectune.training.hooks import FinetuneContext
 from rectune.training.torch_trainer import Batch, TorchTrainer
 
 _ENCODE_BATCH = 1024
@@ -63,6 +65,14 @@ def texts_of(ids: np.ndarray, item_text: pd.Series | None, strip: bool) -> np.nd
         found = item_text.reindex(pd.Index(ids))
         out = [str(t) if isinstance(t, str) else d for t, d in zip(found, out, strict=True)]
     return np.array([strip_tags(t) if strip else t for t in out], dtype=str)
+
+
+def _owners(n: np.ndarray, first: np.ndarray, length: int) -> np.ndarray:
+    """The sequence of each training window `rectune.models.neural.windows` cuts from
+    sequences of ``n`` items whose targets start at ``first`` (the same count per sequence)."""
+    ft = np.maximum(first, 1)
+    count = np.where(n > ft, -(-(n - ft) // length), 0)
+    return np.repeat(np.arange(len(n)), count)
 
 
 class TextHybrid(SASRec):
@@ -79,7 +89,7 @@ class TextHybrid(SASRec):
     ...                              item_text=text)
     >>> model = TextHybrid(embedding_size=8, max_length=4, blocks=1, epochs=2).fit(data)
     >>> model.param_groups
-    ('item_factors', 'item_bias', 'content', 'tokens', 'positions', 'blocks', 'final_norm')
+    ('user_factors', 'item_factors', 'item_bias', 'content', 'tokens', 'positions', 'blocks', 'final_norm')
     >>> len(model.item_map_)  # item 5 has text and no interactions: in the catalogue too
     5
     """
@@ -88,6 +98,7 @@ class TextHybrid(SASRec):
     config_class = TextHybridConfig
     config: TextHybridConfig  # type: ignore[assignment]
     state_names: ClassVar[tuple[str, ...]] = ("user_sequence", "item_text", "vocab", "vocab_idf")
+    user_tables: ClassVar[tuple[str, ...]] = ("user_factors",)
     item_tables: ClassVar[tuple[str, ...]] = ("item_factors", "item_bias")
     #: New items start from their text: their id rows are zeros (and gated off until they
     #: have interactions); pseudo-labels carry no order and early stopping watches ratings.
@@ -107,6 +118,10 @@ class TextHybrid(SASRec):
     _features_of: np.ndarray | None = None
     """The texts the module's text buffers were computed from."""
     _item_cache: np.ndarray | None = None
+    _owner: np.ndarray
+    """The user of each pending training window."""
+    epoch_seconds_: list[float]
+    """Wall time of each training epoch since the module was built."""
 
     # ------------------------------------------------------------------ catalogue
     def _prepare(self, data: Interactions) -> Interactions:
@@ -142,6 +157,11 @@ class TextHybrid(SASRec):
             extra = self.item_map_.ids[len(self.item_text_) :]
             texts = texts_of(extra, local.item_text, self.config.strip_tags)
             self.item_text_ = np.concatenate([self.item_text_, texts])
+        if len(new_users):  # new users' lasting taste starts at the known users' mean
+            table = self.module_.user_factors.weight.detach()
+            pad = table[: init.n_users0].mean(0, keepdim=True).expand(len(new_users), -1)
+            grown = torch.nn.Embedding.from_pretrained(torch.cat([table, pad]), freeze=False)
+            self.module_.user_factors = grown
         pad_users = np.full((len(new_users), self.config.max_length), -1, np.int64)
         self.user_sequence_ = np.concatenate([self.user_sequence_, pad_users])
         self._refresh()
@@ -155,7 +175,8 @@ class TextHybrid(SASRec):
             self._vocab = TokenVocab(np.asarray(self.vocab_), np.asarray(self.vocab_idf_))
         dim = self._encoder().dim
         self._features_of = None
-        return HybridModule(len(self.item_map_), dim, len(self._vocab), cfg)
+        self.epoch_seconds_ = []
+        return HybridModule(len(self.user_map_), len(self.item_map_), dim, len(self._vocab), cfg)
 
     def _encoder(self):  # type: ignore[no-untyped-def]
         return shared_encoder(self.config.encoder, max_length=self.config.text_length)
@@ -169,7 +190,7 @@ class TextHybrid(SASRec):
         ):
             m.text_x = torch.from_numpy(self._encoder().encode(texts))
             assert self._vocab is not None
-            m.bags = csr_bags(self._vocab.bags(texts)) if m.has_tokens else None
+            m.bags = self._vocab.bags(texts) if m.has_tokens else None
             self._features_of = self.item_text_.copy()
         counts = np.bincount(self.seen_.indices, minlength=len(self.item_map_)).astype(np.float32)
         shrink = float(self.config.id_shrink)
@@ -182,26 +203,75 @@ class TextHybrid(SASRec):
         self._refresh()
         return trainer
 
-    def epoch_scope(self, trainer: TorchTrainer) -> AbstractContextManager[None]:
-        """Gates from the current counts (an update's new items have interactions now)."""
+    @contextmanager
+    def epoch_scope(self, trainer: TorchTrainer) -> Iterator[None]:
+        """Gates from the current counts (an update's new items have interactions now); the
+        epoch's wall time goes to ``epoch_seconds_``."""
         self._refresh()
-        return super().epoch_scope(trainer)
+        t0 = time.perf_counter()
+        yield
+        self.epoch_seconds_.append(time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ windows' users
+    def _prepare_training(self, data: Interactions, train: TrainConfig) -> None:
+        super()._prepare_training(data, train)
+        counts = np.bincount(data.users, minlength=data.n_users)
+        self._owner = _owners(counts, np.ones(len(counts), np.int64), self.config.max_length)
+
+    def _extend(self, rows: Interactions) -> tuple[np.ndarray, np.ndarray]:
+        touched = np.unique(rows.users)
+        n_ctx = (self.user_sequence_[touched] >= 0).sum(axis=1)
+        n = n_ctx + np.bincount(np.searchsorted(touched, rows.users), minlength=len(touched))
+        self._owner = touched[_owners(n, n_ctx, self.config.max_length)]
+        return super()._extend(rows)
+
+    def _finetune_begin(self, ctx: FinetuneContext) -> None:
+        super()._finetune_begin(ctx)  # windows of the new rows (`_extend`), then replayed users
+        new_users = ctx.data.users[: ctx.n_new_rows]
+        old = np.setdiff1d(np.unique(ctx.data.users[ctx.n_new_rows :]), new_users)
+        n = (self.user_sequence_[old] >= 0).sum(axis=1)
+        more = old[_owners(n, np.ones(len(n), np.int64), self.config.max_length)]
+        self._owner = np.concatenate([self._owner, more])
 
     # ------------------------------------------------------------------ training
     def epoch_arrays(self, data: Interactions, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Windows, and each window's share of its batch's uniform negatives (items with
+        interactions only)."""
         if self._pending is None:
             raise RuntimeError("text-hybrid windows are prepared by fit/finetune/partial_fit")
         inp, tgt = self._pending
-        return {"seq": inp, "target": tgt}
+        assert len(self._owner) == len(inp)
+        arrays = {"seq": inp, "target": tgt, "user": self._owner.astype(np.int64)}
+        warm = np.flatnonzero(self.module_.gate.numpy() > 0)  # type: ignore[operator]
+        k = self.config.negatives
+        if k is not None and k < len(warm):
+            per = -(-k // self.batch_size())
+            arrays["negatives"] = warm[rng.integers(0, len(warm), (len(inp), per))]
+        return arrays
 
     def batch_loss(self, batch: Batch, forward: torch.nn.Module) -> torch.Tensor:
-        h, vec, bias = forward(batch["seq"])
-        tgt = batch["target"]
+        """Softmax cross-entropy of every position's next item: over every item with
+        interactions, or (``negatives``) over the target and the batch's sampled negatives."""
+        seq, tgt = batch["seq"], batch["target"]
         valid = tgt >= 0
-        logits = h[valid] @ vec.T + bias
-        gate = self.module_.gate  # type: ignore[union-attr]
-        logits = logits.masked_fill((gate <= 0)[None, :], float("-inf"))
-        return torch.nn.functional.cross_entropy(logits, tgt[valid])
+        if "negatives" not in batch:
+            h, vec, bias = forward(seq, batch["user"])
+            logits = h[valid] @ vec.T + bias
+            gate = self.module_.gate  # type: ignore[union-attr]
+            logits = logits.masked_fill((gate <= 0)[None, :], float("-inf"))
+            return torch.nn.functional.cross_entropy(logits, tgt[valid])
+        neg = torch.unique(batch["negatives"])
+        need = torch.unique(torch.cat([seq[seq >= 0], tgt[valid], neg]))
+        local = torch.where(seq >= 0, torch.searchsorted(need, seq.clamp(min=0)), -1)
+        h, vec, bias = forward(local, batch["user"], need)
+        h = h[valid]
+        t = torch.searchsorted(need, tgt[valid])
+        n = torch.searchsorted(need, neg)
+        pos = (h * vec[t]).sum(-1, keepdim=True) + bias[t, None]
+        logits = h @ vec[n].T + bias[n]
+        logits = logits.masked_fill(neg[None, :] == tgt[valid][:, None], float("-inf"))
+        full = torch.cat([pos, logits], 1)
+        return torch.nn.functional.cross_entropy(full, torch.zeros(len(h), dtype=torch.long))
 
     # ------------------------------------------------------------------ scoring
     def _item_vectors(self) -> np.ndarray:
@@ -222,7 +292,9 @@ class TextHybrid(SASRec):
             with torch.no_grad():
                 for s in range(0, len(self.user_sequence_), _ENCODE_BATCH):
                     seq = torch.from_numpy(self.user_sequence_[s : s + _ENCODE_BATCH])
-                    h = self.module_.encode(seq, table)[:, -1].double().numpy()  # type: ignore[operator]
+                    h = self.module_.encode(seq, table)[:, -1]  # type: ignore[operator]
+                    users = torch.arange(s, s + len(seq))
+                    h = (h + self.module_.user_factors(users)).double().numpy()  # type: ignore[operator]
                     parts.append(np.column_stack([h, np.ones(len(h))]))
             self._cache = np.concatenate(parts)
         return self._cache
@@ -265,6 +337,6 @@ class TextHybrid(SASRec):
     ) -> Self:
         self.vocab_, self.vocab_idf_ = state["vocab"], state["vocab_idf"]
         self._vocab = None
-        self.item_map_ = item_map
+        self.user_map_, self.item_map_ = user_map, item_map
         self.item_text_ = np.asarray(state["item_text"])
         return super().set_state(state, user_map, item_map, kind)
