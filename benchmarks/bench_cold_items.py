@@ -21,6 +21,7 @@ TF-IDF token features (``adapter``), and LoRA on MiniLM (``lora``, subsampled: C
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from pathlib import Path
 
@@ -115,13 +116,32 @@ def main() -> None:
     per_user: dict[str, dict[str, np.ndarray]] = {}
     users_ref = None
     seconds: dict[str, float] = {}
+    cost: dict[str, str] = {}
     for label in args.methods.split(","):
         name, params = METHODS[label]
+        built: list = []
+        factory = make(name, params)
         t0 = time.perf_counter()
         res = evaluate(
-            make(name, params), data, split="cold-items", test_size=0.2, seed=0, metrics=METRICS
+            lambda: built.append(factory()) or built[-1],  # noqa: B023
+            data,
+            split="cold-items",
+            test_size=0.2,
+            seed=0,
+            metrics=METRICS,
         )
         seconds[label] = time.perf_counter() - t0
+        model = built[-1]
+        if hasattr(model, "epoch_seconds_") and hasattr(model, "trainable_parameters"):
+            # Cost row: peak RSS of this process so far (run the model first to isolate it).
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            cost[label] = (
+                f"{label}: {model.trainable_parameters():,} trainable parameters, "
+                f"{np.mean(model.epoch_seconds_):.1f} s/epoch over {len(model.epoch_seconds_)} "
+                f"epochs, fit {res.folds[0].fit_seconds:.0f} s, evaluate wall {seconds[label]:.0f}"
+                f" s, peak RSS so far {rss:.0f} MiB"
+            )
+            print(cost[label], flush=True)
         fold = res.folds[0]
         if users_ref is None:
             users_ref = fold.ranked_users
@@ -174,6 +194,7 @@ def main() -> None:
                 )
                 cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]")
             lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"Cost: {c}" for c in cost.values()]]
     lines += ["", f"Machine: {machine()}; methods: {', '.join(per_user)}."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -109,9 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one setting per model")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument(
-        "--models", default="popularity,ease,als,ncf,two-tower,sasrec,text-hybrid"
-    )
+    parser.add_argument("--models", default="popularity,ease,als,ncf,two-tower,sasrec,text-hybrid")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load(data_dir() / "ml-100k").binarize()

@@ -1,4 +1,4 @@
-"""TextHybrid: text-only items ranked by their text, id parts for warm items, save/load, refusals."""
+"""TextHybrid: text-only items ranked by their text, warm items, save/load, refusals."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def genre_data(n_users: int = 40, n_items: int = 30, extra: int = 0) -> Interact
         for i in rng.choice(liked, size=8, replace=False):
             users.append(f"u{u}")
             items.append(int(i))
-    text = pd.Series({i: f"Film {i} | {GENRES[i % 2]} | tags: t{i}" for i in range(n_items + extra)})
+    text = pd.Series(
+        {i: f"Film {i} | {GENRES[i % 2]} | tags: t{i}" for i in range(n_items + extra)}
+    )
     ts = np.arange(len(users)) + 1_600_000_000
     return Interactions.from_raw(users, items, np.ones(len(users)), ts, item_text=text)
 
