@@ -4,7 +4,8 @@ Families: ``baselines`` (Popularity, Baseline, Blend), ``knn`` (UserKNN, ItemKNN
 ``mf`` (SVD, SVDpp, NMF, BPMF), ``implicit`` (ALS, BPR, EASE), ``neural`` (NCF, TwoTower, SASRec),
 ``text`` (TextRecommender), ``hybrid`` (TextHybrid). Every model class and config is also
 importable from here, e.g. ``from rectune.models import SVD``; the family is imported on first
-use only, so numba kernels and torch load on demand (`create_model` and `model_class` look names up the same way).
+use only, so numba kernels and torch load on demand (`create_model` and `model_class` look
+names up the same way).
 """
 
 from __future__ import annotations
