@@ -88,8 +88,8 @@ class TextHybrid(SASRec):
     >>> data = Interactions.from_raw(["a", "a", "b", "b"], [1, 2, 3, 4], [5, 5, 5, 4],
     ...                              item_text=text)
     >>> model = TextHybrid(embedding_size=8, max_length=4, blocks=1, epochs=2).fit(data)
-    >>> model.param_groups[:5]
-    ('user_factors', 'item_factors', 'item_bias', 'content', 'tokens')
+    >>> model.param_groups[:4]
+    ('user_factors', 'item_factors', 'item_bias', 'content')
     >>> len(model.item_map_)  # item 5 has text and no interactions: in the catalogue too
     5
     """
