@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -110,7 +111,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one setting per model")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--models", default="popularity,ease,als,ncf,two-tower,sasrec,text-hybrid")
+    parser.add_argument(
+        "--grid", default=None, help='JSON replacing grids, e.g. {"sasrec": {"epochs": [40]}}'
+    )
     args = parser.parse_args()
+    if args.grid:
+        GRIDS.update(json.loads(args.grid))
     torch.set_num_threads(args.threads)
     data = load(data_dir() / "ml-100k").binarize()
     tr, te = user_temporal_rows(data, 0.2)
