@@ -50,7 +50,9 @@ def _make(tiny: str, **kw) -> TextHybrid:
 
 @pytest.fixture(scope="module")
 def fitted(tiny) -> TextHybrid:
-    return _make(tiny, negatives=8, token_features=True).fit(genre_data(extra=2), train=TrainConfig(seed=0))
+    return _make(tiny, negatives=8, token_features=True).fit(
+        genre_data(extra=2), train=TrainConfig(seed=0)
+    )
 
 
 def _taste_agreement(model: TextHybrid, a, b) -> float:
