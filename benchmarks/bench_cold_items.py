@@ -11,8 +11,9 @@ interaction relevant; 95% percentile-bootstrap intervals over users, and paired 
 intervals of the differences (`rectune.evaluation.compare.paired_bootstrap`).
 
 Methods: popularity (cannot rank items it never saw: 0 on cold items by construction), TF-IDF
-content-kNN, SVD whose cold items start from a ridge map of their MiniLM text embeddings
-(``new_ids="text"``), the text model zero-shot (MiniLM, no training: a user is the
+content-kNN, SVD and ALS (64 or 128 factors) whose cold items start from a ridge map of their
+MiniLM text embeddings (``new_ids="text"``), the hybrid text model ``text-hybrid`` with its
+default settings, the text model zero-shot (MiniLM, no training: a user is the
 rating-weighted mean of their history's vectors), and fine-tuned: frozen MiniLM + adapter and
 TF-IDF token features (``adapter``), and LoRA on MiniLM (``lora``, subsampled: CPU budget).
 """
@@ -20,16 +21,19 @@ TF-IDF token features (``adapter``), and LoRA on MiniLM (``lora``, subsampled: C
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from _common import data_dir, machine
 
 from rectune.data.loaders import load
 from rectune.evaluation import evaluate
 from rectune.evaluation.compare import paired_bootstrap
 from rectune.models import create_model
+from rectune.models.implicit import ALS
 from rectune.models.mf import SVD
 from rectune.models.text import TextRecommender
 
@@ -41,6 +45,9 @@ METHODS: dict[str, tuple[str, dict]] = {
     "popularity": ("popularity", {}),
     "content-knn": ("content-knn", {}),
     "svd+text": ("svd-text", {"embedding_size": 32, "epochs": 20}),
+    "als+text": ("als-text", {"embedding_size": 64}),
+    "als128+text": ("als-text", {"embedding_size": 128}),
+    "text-hybrid": ("text-hybrid", {}),  # default settings
     "zero-shot": ("text", {**TEXT, "epochs": 0, "token_features": False, "history": 1000}),
     # CPU budget: 3 epochs over 20,000 sampled (user, item) pairs each.
     "adapter": (
@@ -71,9 +78,20 @@ class SVDText(SVD):
         return self
 
 
+class ALSText(ALS):
+    """ALS whose items with text but no interactions join by `add_items` (``new_ids="text"``)."""
+
+    def fit(self, data, *, train=None):  # type: ignore[no-untyped-def]
+        super().fit(data, train=train)
+        self.add_items(np.asarray(data.item_text.index), item_text=data.item_text)
+        return self
+
+
 def make(name: str, params: dict):
     if name == "svd-text":
         return lambda: SVDText(**params)
+    if name == "als-text":
+        return lambda: ALSText(**params)
     if name == "text":
         return lambda: TextRecommender(**params)
     return lambda: create_model(name, **params)
@@ -89,19 +107,41 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = load(data_dir() / "ml-latest-small")
     rng = np.random.default_rng(0)
     per_user: dict[str, dict[str, np.ndarray]] = {}
     users_ref = None
     seconds: dict[str, float] = {}
+    cost: dict[str, str] = {}
     for label in args.methods.split(","):
         name, params = METHODS[label]
+        built: list = []
+        factory = make(name, params)
         t0 = time.perf_counter()
         res = evaluate(
-            make(name, params), data, split="cold-items", test_size=0.2, seed=0, metrics=METRICS
+            lambda: built.append(factory()) or built[-1],  # noqa: B023
+            data,
+            split="cold-items",
+            test_size=0.2,
+            seed=0,
+            metrics=METRICS,
         )
         seconds[label] = time.perf_counter() - t0
+        model = built[-1]
+        if hasattr(model, "epoch_seconds_") and hasattr(model, "trainable_parameters"):
+            # Cost row: peak RSS of this process so far (run the model first to isolate it).
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            cost[label] = (
+                f"{label}: {model.trainable_parameters():,} trainable parameters, "
+                f"{np.mean(model.epoch_seconds_):.1f} s/epoch over {len(model.epoch_seconds_)} "
+                f"epochs, fit {res.folds[0].fit_seconds:.0f} s, evaluate wall {seconds[label]:.0f}"
+                f" s, peak RSS so far {rss:.0f} MiB"
+            )
+            print(cost[label], flush=True)
         fold = res.folds[0]
         if users_ref is None:
             users_ref = fold.ranked_users
@@ -132,6 +172,11 @@ def main() -> None:
         ("lora", "zero-shot"),
         ("lora", "content-knn"),
         ("adapter", "svd+text"),
+        ("adapter", "als+text"),
+        ("text-hybrid", "als+text"),
+        ("text-hybrid", "als128+text"),
+        ("text-hybrid", "adapter"),
+        ("text-hybrid", "content-knn"),
     ]
     lines += [
         "",
@@ -149,6 +194,7 @@ def main() -> None:
                 )
                 cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]")
             lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"Cost: {c}" for c in cost.values()]]
     lines += ["", f"Machine: {machine()}; methods: {', '.join(per_user)}."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -51,6 +51,20 @@ class _TextParams(Mapping[str, Any]):
         return len(self._fixed) + 1
 
 
+class _HybridParams(_TextParams):
+    """The text-hybrid model's parameters (the same tiny encoder)."""
+
+    _fixed: ClassVar[dict[str, Any]] = {
+        "epochs": 1,
+        "embedding_size": 8,
+        "max_length": 8,
+        "blocks": 1,
+        "batch_size": 32,
+        "content_hidden": 16,
+        "text_length": 16,
+    }
+
+
 #: Small, fast hyperparameters per model so the whole matrix runs in seconds.
 FAST_PARAMS: dict[str, Mapping[str, Any]] = {
     "ncf": {"embedding_size": 4, "layers": [8], "epochs": 2, "batch_size": 256},
@@ -65,6 +79,7 @@ FAST_PARAMS: dict[str, Mapping[str, Any]] = {
     "bpr": {"embedding_size": 8, "epochs": 10, "learning_rate": 0.05},
     "ease": {"reg": 10.0},
     "text": _TextParams(),
+    "text-hybrid": _HybridParams(),
 }
 
 

@@ -2,9 +2,10 @@
 
 Families: ``baselines`` (Popularity, Baseline, Blend), ``knn`` (UserKNN, ItemKNN, ContentKNN),
 ``mf`` (SVD, SVDpp, NMF, BPMF), ``implicit`` (ALS, BPR, EASE), ``neural`` (NCF, TwoTower, SASRec),
-``text`` (TextRecommender). Every model class and config is also importable from here, e.g.
-``from rectune.models import SVD``; the family is imported on first use only, so numba kernels
-and torch load on demand (`create_model` and `model_class` look names up the same way).
+``text`` (TextRecommender), ``hybrid`` (TextHybrid). Every model class and config is also
+importable from here, e.g. ``from rectune.models import SVD``; the family is imported on first
+use only, so numba kernels and torch load on demand (`create_model` and `model_class` look
+names up the same way).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "neural": ("TorchRecommender", "NCF", "NCFConfig", "TwoTower", "TwoTowerConfig", "SASRec",
                "SASRecConfig"),
     "text": ("TextRecommender", "TextRecommenderConfig"),
+    "hybrid": ("TextHybrid", "TextHybridConfig"),
 }  # fmt: skip
 _HOME = {name: family for family, names in _FAMILIES.items() for name in names}
 

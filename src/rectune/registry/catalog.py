@@ -37,6 +37,7 @@ MODELS: dict[str, str] = {
     "blend": "baselines:Blend",
     "text": "text:TextRecommender",
     "content-knn": "knn:ContentKNN",
+    "text-hybrid": "hybrid:TextHybrid",
 }
 
 
