@@ -45,8 +45,10 @@ METHODS: dict[str, tuple[str, dict]] = {
     "popularity": ("popularity", {}),
     "content-knn": ("content-knn", {}),
     "svd+text": ("svd-text", {"embedding_size": 32, "epochs": 20}),
-    "als+text": ("als-text", {"embedding_size": 64}),
-    "als128+text": ("als-text", {"embedding_size": 128}),
+    "als+text": ("als-ridge-text", {"embedding_size": 64}),
+    "als128+text": ("als-ridge-text", {"embedding_size": 128}),
+    # ALS + a text map trained to rank through the fixed user factors (default settings)
+    "als-text": ("als-text", {}),
     "text-hybrid": ("text-hybrid", {}),  # default settings
     "zero-shot": ("text", {**TEXT, "epochs": 0, "token_features": False, "history": 1000}),
     # CPU budget: 3 epochs over 20,000 sampled (user, item) pairs each.
@@ -78,7 +80,7 @@ class SVDText(SVD):
         return self
 
 
-class ALSText(ALS):
+class ALSRidgeText(ALS):
     """ALS whose items with text but no interactions join by `add_items` (``new_ids="text"``)."""
 
     def fit(self, data, *, train=None):  # type: ignore[no-untyped-def]
@@ -90,8 +92,8 @@ class ALSText(ALS):
 def make(name: str, params: dict):
     if name == "svd-text":
         return lambda: SVDText(**params)
-    if name == "als-text":
-        return lambda: ALSText(**params)
+    if name == "als-ridge-text":
+        return lambda: ALSRidgeText(**params)
     if name == "text":
         return lambda: TextRecommender(**params)
     return lambda: create_model(name, **params)
@@ -177,6 +179,10 @@ def main() -> None:
         ("text-hybrid", "als128+text"),
         ("text-hybrid", "adapter"),
         ("text-hybrid", "content-knn"),
+        ("als-text", "als+text"),
+        ("als-text", "als128+text"),
+        ("als-text", "adapter"),
+        ("als-text", "content-knn"),
     ]
     lines += [
         "",

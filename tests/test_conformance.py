@@ -80,6 +80,7 @@ FAST_PARAMS: dict[str, Mapping[str, Any]] = {
     "ease": {"reg": 10.0},
     "text": _TextParams(),
     "text-hybrid": _HybridParams(),
+    "als-text": {"embedding_size": 8, "epochs": 5, "alpha": 2.0, "reg": 0.1, "map_epochs": 1},
 }
 
 

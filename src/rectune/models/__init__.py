@@ -28,7 +28,7 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
     "neural": ("TorchRecommender", "NCF", "NCFConfig", "TwoTower", "TwoTowerConfig", "SASRec",
                "SASRecConfig"),
     "text": ("TextRecommender", "TextRecommenderConfig"),
-    "hybrid": ("TextHybrid", "TextHybridConfig"),
+    "hybrid": ("TextHybrid", "TextHybridConfig", "ALSText", "ALSTextConfig"),
 }  # fmt: skip
 _HOME = {name: family for family, names in _FAMILIES.items() for name in names}
 

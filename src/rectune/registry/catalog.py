@@ -38,6 +38,7 @@ MODELS: dict[str, str] = {
     "text": "text:TextRecommender",
     "content-knn": "knn:ContentKNN",
     "text-hybrid": "hybrid:TextHybrid",
+    "als-text": "hybrid:ALSText",
 }
 
 
