@@ -13,6 +13,7 @@ from rectune.cli import replay as replay_cmd
 from rectune.cli import serve as serve_cmd
 from rectune.cli import update as update_cmd
 from rectune.cli import updater as updater_cmd
+from rectune.cli._common import ConsoleHandler
 from rectune.version import __version__
 
 app = typer.Typer(
@@ -49,10 +50,9 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     """rectune: the whole life of a recommender model."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = ConsoleHandler()  # through the console: log lines print above progress bars
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
 
 
 if __name__ == "__main__":

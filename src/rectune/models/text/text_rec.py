@@ -46,8 +46,9 @@ from rectune.text.tfidf import TokenVocab
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
+from rectune.training.progress import Bar
 from rectune.training.strategy import FinetuneStrategy
-from rectune.training.torch_loop import run_epoch, train_epochs
+from rectune.training.torch_loop import monitor_run, run_epoch, train_epochs
 from rectune.training.torch_trainer import Batch, TorchTrainer
 
 
@@ -104,6 +105,10 @@ class TextRecommender(TorchRecommender):
     """The encoder's weights changed since its text-hash cache was filled."""
     _encoder_trains: bool = False
     """The running epoch steps encoder weights (lora/full with the encoder not frozen)."""
+    _progress: bool = False
+    """Show a bar while encoding (the running run's `TrainConfig.progress`)."""
+    _encode_seconds: float = 0.0
+    """Wall time of the last catalogue encoding (the per-epoch refresh of lora/full)."""
     _raw: torch.Tensor
     """Encoder vectors of every item text."""
     _bags: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -230,7 +235,21 @@ class TextRecommender(TorchRecommender):
         )
 
     # ------------------------------------------------------------------ training hooks
+    def fit_epochs(self) -> int:
+        return self.config.run_epochs()
+
+    def _default_finetune_epochs(self) -> int:
+        return self.config.run_epochs()
+
+    def extra_seconds(self, epochs: int) -> float:
+        """lora/full re-encode the catalogue after every epoch (between epochs and at the end)."""
+        return self._encode_seconds * epochs if self.config.tuning != "frozen" else 0.0
+
+    def cost_hint(self) -> str:
+        return "lower max_pairs/epochs or use tuning=frozen"
+
     def start_training(self, data: Interactions, train: TrainConfig) -> TorchTrainer:
+        self._progress = train.progress
         torch.manual_seed(train.seed)
         self.module_ = self._build_module(data.n_users, data.n_items)
         self._after_load()
@@ -242,7 +261,7 @@ class TextRecommender(TorchRecommender):
         t0 = time.perf_counter()
         if self._encoder_dirty:  # history vectors under the current encoder weights
             self.encoder.clear_cache()
-            self._raw = torch.from_numpy(self.encoder.encode(list(self.item_text_)))
+            self._raw = torch.from_numpy(self._encode_catalogue())
         self._encoder_trains = self.config.tuning != "frozen" and any(
             n.startswith("encoder.") for n, _ in trainer.trainable
         )
@@ -264,8 +283,9 @@ class TextRecommender(TorchRecommender):
         if self.config.positive_threshold is not None:
             keep = data.values >= self.config.positive_threshold
         rows = np.flatnonzero(keep)
-        if self.config.max_pairs is not None and len(rows) > self.config.max_pairs:
-            rows = np.sort(rng.choice(rows, self.config.max_pairs, replace=False))
+        max_pairs = self.config.pairs_per_epoch()
+        if max_pairs is not None and len(rows) > max_pairs:
+            rows = np.sort(rng.choice(rows, max_pairs, replace=False))
         neg = rng.integers(0, len(self.item_map_), (len(rows), self.config.negatives))
         return {
             "users": data.users[rows].astype(np.int64),
@@ -320,6 +340,7 @@ class TextRecommender(TorchRecommender):
 
     # ------------------------------------------------------------------ fine-tuning, updates
     def _finetune_begin(self, ctx: FinetuneContext) -> None:
+        self._progress = ctx.train.progress
         self._update_catalogue(ctx.data.subset(np.arange(ctx.n_new_rows)), ctx.new_users)
         self._after_load()
         self._apply_mode()
@@ -327,19 +348,23 @@ class TextRecommender(TorchRecommender):
             n: p.detach().clone() for n, p in self.module_.named_parameters() if p.requires_grad
         }
         ctx.extra["trainer"] = self._text_trainer(ctx.train, ctx.strategy, anchors)
+        ctx.extra["monitor"] = monitor_run(self, ctx.train, ctx.epochs)
 
     def _finetune_epoch(self, ctx: FinetuneContext, epoch: int, lr_scale: float) -> None:
         run_epoch(self, ctx.extra["trainer"], ctx.data, seed=ctx.train.seed + 1, epoch=epoch,
-                  lr_scale=lr_scale)  # fmt: skip
+                  lr_scale=lr_scale, monitor=ctx.extra.get("monitor"))  # fmt: skip
 
     def _finetune_end(self, ctx: FinetuneContext) -> None:
         ctx.extra.pop("trainer", None)
+        if "monitor" in ctx.extra:
+            ctx.extra.pop("monitor").close()
         self.finish_training()
 
     def _partial_fit(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
     ) -> None:
         """Fold in new texts and histories; gradient steps only if ``train.epochs`` asks."""
+        self._progress = train.progress
         self._update_catalogue(local, new_users)
         if train.epochs:
             self._after_load()
@@ -358,7 +383,7 @@ class TextRecommender(TorchRecommender):
         if self._vocab is None or len(self._vocab) != len(self.vocab_):
             self._vocab = TokenVocab(np.asarray(self.vocab_), np.asarray(self.vocab_idf_))
         texts = [str(t) for t in self.item_text_]
-        self._raw = torch.from_numpy(self.encoder.encode(texts))
+        self._raw = torch.from_numpy(self._encode_catalogue())
         self._bags = self._vocab.bags(texts)
         self._hist_w = tt.history_weights(
             self.user_recent_, self.seen_, self.data_kind_, self.config.pool_weights
@@ -378,6 +403,15 @@ class TextRecommender(TorchRecommender):
                 pooled = torch.from_numpy(self.encoder.encode(users))
             self._item_vecs = items.numpy().astype(np.float64)
             self._user_vecs = self.module_.users(pooled).numpy().astype(np.float64)
+
+    def _encode_catalogue(self) -> np.ndarray:
+        """Encoder vectors of every item text (a bar if progress is on and texts are new)."""
+        t0 = time.perf_counter()
+        texts = [str(t) for t in self.item_text_]
+        with Bar(self._progress, f"encoding {len(texts):,} item texts", len(texts)) as bar:
+            out = self.encoder.encode(texts, on_batch=bar.advance)
+        self._encode_seconds = time.perf_counter() - t0
+        return out
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", self._user_vecs[users], self._item_vecs[items])
