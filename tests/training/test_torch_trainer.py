@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from rectune.models import create_model
 from rectune.models.neural import NCF
 from rectune.testing import low_rank
 from rectune.training import FinetuneStrategy, TrainConfig
