@@ -167,7 +167,8 @@ class RunMonitor:
         if self.batches is None and n_batches is not None:
             self.batches = n_batches
             self.bar.total = (self.epochs - self.first) * n_batches
-            self.bar.description = f"{self.name} training ({self.epochs - self.first} epochs)"
+            n = self.epochs - self.first
+            self.bar.description = f"{self.name} training ({n} epoch{'s' * (n != 1)})"
         if self.estimate is None:
             self._seen, self._t0 = 0, self.clock()
 
@@ -187,9 +188,10 @@ class RunMonitor:
         assert self.estimate is not None and self.batches is not None
         if self.warn_seconds is None or self.estimate <= self.warn_seconds:
             return
+        n = self.epochs - self.first
         self.warning = (
-            f"{self.name}: estimated {duration(self.estimate)} for {self.epochs - self.first} "
-            f"epochs x {self.batches} batches (> {duration(self.warn_seconds)}): {self.hint}"
+            f"{self.name}: estimated {duration(self.estimate)} for {n} epoch{'s' * (n != 1)} "
+            f"x {self.batches} batches (> {duration(self.warn_seconds)}): {self.hint}"
         )
         logger.warning("%s", self.warning)
 

@@ -16,16 +16,17 @@ from pydantic import Field
 from rectune.config import ConfigBase
 
 #: ``(tuning, user_tower) -> (epochs, max_pairs)`` of ``"auto"`` (None: every pair). Frozen
-#: pool mode steps over cached vectors (0.1 s per batch of 256); LoRA and full fine-tuning run
-#: the encoder forward and backward for every candidate (2-5 s per batch on 2 cores) and
-#: re-encode the catalogue between epochs; a text user tower encodes each pair's history.
+#: pool mode steps over cached vectors (about 0.1 s per batch of 256 on 2 cores); LoRA and full
+#: fine-tuning run the encoder forward and backward for every candidate (2-5 s per batch) and
+#: re-encode the whole catalogue after every epoch (30-90 s for 9.7K texts), so they get one
+#: epoch of a sample; a text user tower encodes each pair's joined history.
 AUTO_BUDGET: dict[tuple[str, str], tuple[int, int | None]] = {
     ("frozen", "pool"): (5, None),
-    ("lora", "pool"): (2, 6000),
-    ("full", "pool"): (2, 3000),
+    ("lora", "pool"): (1, 6000),
+    ("full", "pool"): (1, 3000),
     ("frozen", "text"): (3, 20000),
-    ("lora", "text"): (2, 3000),
-    ("full", "text"): (2, 2000),
+    ("lora", "text"): (1, 3000),
+    ("full", "text"): (1, 2000),
 }
 
 
@@ -44,7 +45,7 @@ class TextRecommenderConfig(ConfigBase):
     """Largest token vocabulary (most frequent first, tokens in at least two texts)."""
     epochs: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     """Passes over the training pairs (0: the untrained encoder, i.e. zero-shot); ``auto``:
-    the mode's (`AUTO_BUDGET`: 5 for frozen pooling, 2 for lora/full)."""
+    the mode's (`AUTO_BUDGET`: 5 for frozen pooling, 1 for lora/full)."""
     learning_rate: float = Field(1e-3, gt=0)
     """Adam step size of the adapters and tokens."""
     encoder_learning_rate: float | None = Field(None, gt=0)
