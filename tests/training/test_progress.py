@@ -75,6 +75,23 @@ def test_a_resumed_run_estimates_only_its_remaining_epochs() -> None:
     assert mon.warning is not None and "2 epochs x 100 batches" in mon.warning
 
 
+def test_a_run_that_slows_after_its_first_batches_warns_after_the_first_epoch(caplog) -> None:
+    clock = FakeClock()
+    mon = RunMonitor("ncf", epochs=30, warn_seconds=900, clock=clock)
+    mon.start_epoch(0, 280)
+    with caplog.at_level(logging.WARNING, logger="rectune.training.progress"):
+        for i in range(280):
+            clock.now += 0.05 if i < PROBE_BATCHES else 0.26  # the machine got busy
+            mon.batch_done()
+        assert mon.warning is None  # 0.05 s x 8,400 batches = 7 min: no warning yet
+        mon.end_epoch()
+        mon.start_epoch(1, 280)
+        mon.end_epoch()  # only the first epoch re-estimates
+    assert mon.estimate == pytest.approx(30 * (0.15 + 277 * 0.26))
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage().startswith("ncf: estimated 36 min for 30 epochs x 280")
+
+
 def test_duration_reads_like_a_person_would() -> None:
     assert [duration(s) for s in (40, 900, 2520, 9000)] == ["40 s", "15 min", "42 min", "2.5 h"]
 

@@ -9,7 +9,9 @@ else of a transient display of its own.
 the bar (total = epochs x batches) and, after the first `PROBE_BATCHES` batches, estimates the
 whole run (seconds per batch x batches, plus the model's time outside the batches, e.g. a text
 model re-encoding its catalogue between epochs) and logs a warning with that estimate when it
-exceeds `TrainConfig.warn_seconds`, before the bulk of the run starts.
+exceeds `TrainConfig.warn_seconds`, before the bulk of the run starts. It estimates again from
+the first whole epoch (which also holds what the first batches miss: a slower machine later,
+per-epoch set-up such as cache refreshes) and warns then if it had not.
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class RunMonitor:
         """The warning logged, if any."""
         self._seen = 0
         self._t0 = 0.0
+        self._run_t0: float | None = None
+        self._epochs_done = 0
 
     def start_epoch(self, epoch: int, n_batches: int | None) -> None:
         """Epoch ``epoch`` starts with ``n_batches`` batches (None: unknown)."""
@@ -171,6 +175,8 @@ class RunMonitor:
             self.bar.description = f"{self.name} training ({n} epoch{'s' * (n != 1)})"
         if self.estimate is None:
             self._seen, self._t0 = 0, self.clock()
+        if self._run_t0 is None:
+            self._run_t0 = self.clock()
 
     def batch_done(self) -> None:
         """One batch stepped."""
@@ -184,9 +190,21 @@ class RunMonitor:
             self.estimate = per_batch * n_epochs * self.batches + self.extra_seconds(n_epochs)
             self._check()
 
+    def end_epoch(self) -> None:
+        """An epoch finished: after the first, estimate again from its time."""
+        self._epochs_done += 1
+        if self._epochs_done != 1 or self._run_t0 is None or self.batches is None:
+            return
+        n_epochs = self.epochs - self.first
+        per_epoch = self.clock() - self._run_t0
+        self.estimate = per_epoch * n_epochs + self.extra_seconds(n_epochs)
+        self._check()
+
     def _check(self) -> None:
         assert self.estimate is not None and self.batches is not None
-        if self.warn_seconds is None or self.estimate <= self.warn_seconds:
+        if self.warning is not None or self.warn_seconds is None:
+            return
+        if self.estimate <= self.warn_seconds:
             return
         n = self.epochs - self.first
         self.warning = (

@@ -106,6 +106,8 @@ def run_epoch(
             monitor.start_epoch(epoch, -(-n_rows // size) if batcher is None else None)
             on_batch = monitor.batch_done
         mean = trainer.run_epoch(batches, step, lr_scale=lr_scale, on_batch=on_batch)
+    if monitor is not None:
+        monitor.end_epoch()
     logger.debug("%s epoch %d loss %.5f", model.name, epoch + 1, mean)
     return mean
 
