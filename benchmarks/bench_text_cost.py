@@ -151,7 +151,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['mode']} | {r['epochs']} x {pairs} | {r['trainable'] or 0:,} | "
             f"{r['sec_per_epoch']:.1f} | {r['peak_rss_mb']:.0f} | {r['evaluate_seconds']:.0f} | "
-            f"{r['process_seconds']:.0f} | {r['cpu_seconds']:.0f} | {cell(r, 'ndcg@10')} | {cell(r, 'recall@10')} | "
+            f"{r['process_seconds']:.0f} | {r['cpu_seconds']:.0f} | {cell(r, 'ndcg@10')} | "
+            f"{cell(r, 'recall@10')} | "
             f"{cell(r, 'ndcg@10_full')} | {r['load'][0]:.1f}-{r['load'][1]:.1f} |"
         )
     lines += ["", f"Machine: {machine()} (shared with other jobs: timings are noisy)."]
