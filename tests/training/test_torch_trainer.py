@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from rectune.models import create_model
 from rectune.models.neural import NCF
 from rectune.testing import low_rank
 from rectune.training import FinetuneStrategy, TrainConfig
@@ -85,28 +83,3 @@ def test_finetune_through_the_driver_uses_schedule_and_early_stopping() -> None:
     )
     assert 1 <= model.fit_info_["epochs_run"] <= 6
     assert all(p.requires_grad for p in model.module_.parameters())
-
-
-@pytest.mark.parametrize(
-    "name, params",
-    [
-        ("ncf", {"embedding_size": 4, "layers": [8], "dropout": 0.3, "batch_size": 64}),
-        ("two-tower", {"embedding_size": 4, "layers": [8], "batch_size": 64}),
-        ("sasrec", {"embedding_size": 8, "max_length": 6, "blocks": 1, "batch_size": 32}),
-    ],
-)
-def test_every_torch_model_resumes_a_checkpointed_fit(name, params, tmp_path) -> None:
-    """The one torch loop checkpoints every torch model (before, only the text model could)."""
-    data = low_rank().binarize() if name != "ncf" else low_rank()
-    full = create_model(name, epochs=3, **params).fit(data, train=TrainConfig(seed=4))
-    ckpt = tmp_path / "ck"
-    create_model(name, epochs=1, **params).fit(data, train=TrainConfig(seed=4), checkpoint_dir=ckpt)
-    assert (ckpt / "trainer.json").is_file()
-    torch.manual_seed(123)  # disturb the global RNG: resume must restore it
-    resumed = create_model(name, epochs=3, **params).fit(
-        data, train=TrainConfig(seed=4), checkpoint_dir=ckpt
-    )
-    for (k, a), (_, b) in zip(
-        full.module_.state_dict().items(), resumed.module_.state_dict().items(), strict=True
-    ):
-        assert torch.equal(a, b), k

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +11,38 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID
 
 from rectune.config import load_toml, parse_overrides
 from rectune.errors import RectuneError
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # an error stays one (grep-able) line
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records printed through `err_console`, so they appear above a live progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            err_console.print(self.format(record), markup=False, highlight=False)
+        except Exception:  # logging must never raise into the caller
+            self.handleError(record)
+
+
+@contextmanager
+def progress_display(description: str | None = None) -> Iterator[tuple[Progress, TaskID | None]]:
+    """The command's one live display, on stderr: a spinner task for ``description`` (if
+    given); training and encoding bars (`rectune.training.progress`) join it as tasks."""
+    from rectune.training.progress import columns, hosted
+
+    with (
+        Progress(SpinnerColumn(), *columns(), console=err_console, transient=True) as bar,
+        hosted(bar),
+    ):
+        task = bar.add_task(description, total=None) if description else None
+        yield bar, task
+
 
 FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "lastfm", "csv", "parquet")
 

@@ -6,10 +6,17 @@ The flags and the ``--json`` layout are a contract that scripts drive; add, neve
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rectune.cli._common import FORMATS, console, load_data, model_spec, user_errors, write_json
+from rectune.cli._common import (
+    FORMATS,
+    console,
+    load_data,
+    model_spec,
+    progress_display,
+    user_errors,
+    write_json,
+)
 
 SPLITS = ("kfold", "random", "temporal", "user-temporal", "leave-last", "cold-users", "cold-items")
 
@@ -34,6 +41,7 @@ def evaluate(
     from rectune.evaluation.runner import evaluate as run
     from rectune.evaluation.splits import split_options
     from rectune.models import create_model
+    from rectune.training import TrainConfig
 
     with user_errors():
         name, params, defaults = model_spec(model, sets, config)
@@ -54,15 +62,8 @@ def evaluate(
             metric_list = defaults.get("metrics", default.split(","))
         else:
             metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"{name} {split}", total=None)
+        with progress_display() as (bar, _):
+            task = bar.add_task(f"{name} {split} folds", total=None)
             result = run(
                 name,
                 inter,
@@ -71,6 +72,7 @@ def evaluate(
                 metrics=metric_list,
                 seed=seed,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                train=TrainConfig(progress=True),
                 **{k: v for k, v in options.items() if v is not None},
             )
         out = result.to_dict()

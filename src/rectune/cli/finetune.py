@@ -13,7 +13,14 @@ from typing import Any
 
 import typer
 
-from rectune.cli._common import FORMATS, console, load_data, user_errors, write_json
+from rectune.cli._common import (
+    FORMATS,
+    console,
+    load_data,
+    progress_display,
+    user_errors,
+    write_json,
+)
 from rectune.config import parse_overrides
 from rectune.errors import ConfigError
 
@@ -94,7 +101,7 @@ def finetune(
         )
         model = load_model(parent)
         inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
-        with console.status(f"fine-tuning {model.name} on {len(inter):,} interactions"):
+        with progress_display(f"fine-tuning {model.name} on {len(inter):,} interactions"):
             model.finetune(inter, train=train, strategy=strat)
         info = model.fit_info_
         artifact_id = model.save(out, parent=parent, strategy=strat.to_dict())

@@ -16,6 +16,7 @@ from rectune.cli import serve as serve_cmd
 from rectune.cli import tune as tune_cmd
 from rectune.cli import update as update_cmd
 from rectune.cli import updater as updater_cmd
+from rectune.cli._common import ConsoleHandler
 from rectune.version import __version__
 
 app = typer.Typer(
@@ -55,10 +56,9 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     """rectune: the whole life of a recommender model."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = ConsoleHandler()  # through the console: log lines print above progress bars
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
 
 
 if __name__ == "__main__":

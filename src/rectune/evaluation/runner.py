@@ -74,6 +74,7 @@ def evaluate(
     n_support: int | None = None,
     relevance_threshold: float | None = None,
     progress: Progress | None = None,
+    train: TrainConfig | None = None,
 ) -> EvaluationResult:
     """Fit a fresh model on each training split of ``data`` and score it on the test split.
 
@@ -104,6 +105,8 @@ def evaluate(
         For ranking metrics, only test rows with a value >= this count as relevant.
     progress
         Called as ``progress(done, total)`` after each fold (and once with 0 at the start).
+    train
+        Run options of every fit (``progress`` bars, ``warn_seconds``); its seed is ``seed``.
 
     Examples
     --------
@@ -127,7 +130,7 @@ def evaluate(
     check_rating_metrics(make(), specs)  # models whose kind follows the data: after the fit
     rows = list(split_rows(data, method, **options))
     total = len(rows)
-    train_cfg = TrainConfig(seed=seed)
+    train_cfg = (train or TrainConfig()).with_overrides(seed=seed)
     results: list[FoldResult] = []
     name, config = "", {}
     if progress is not None:

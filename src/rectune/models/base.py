@@ -135,8 +135,23 @@ class Recommender(ABC):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load()")
 
     # ------------------------------------------------------------------ training
-    def fit(self, data: Interactions, *, train: TrainConfig | None = None) -> Self:
-        """Learn from ``data`` from scratch (a second call starts over) and return ``self``."""
+    def fit(
+        self,
+        data: Interactions,
+        *,
+        train: TrainConfig | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+    ) -> Self:
+        """Learn from ``data`` from scratch (a second call starts over) and return ``self``.
+
+        ``checkpoint_dir`` (models trained by epochs: the torch models) checkpoints after every
+        epoch and resumes from a checkpoint there; a model without an epoch loop refuses it.
+        """
+        if checkpoint_dir is not None:
+            raise ConfigError(
+                f"{self.name} cannot checkpoint: checkpoint_dir applies to the torch models, "
+                "trained epoch by epoch (ncf, two-tower, sasrec, text); drop it"
+            )
         train = train or TrainConfig()
         if len(data) == 0:
             raise DataError("cannot fit on an empty dataset")

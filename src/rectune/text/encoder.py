@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,9 +138,15 @@ class TextEncoder(torch.nn.Module):
 
     # ------------------------------------------------------------------ inference path
     def encode(
-        self, texts: Sequence[str], *, cache: bool = True, batch_size: int | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        cache: bool = True,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """float32 embeddings of ``texts``; cached texts are not recomputed."""
+        """float32 embeddings of ``texts``; cached texts are not recomputed (``on_batch(n)``
+        after each batch of ``n`` computed texts: a progress bar)."""
         texts = [str(t) for t in texts]
         keys = [hashlib.blake2b(t.encode(), digest_size=16).digest() for t in texts]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -153,7 +159,9 @@ class TextEncoder(torch.nn.Module):
                 todo[key] = row
         if todo:
             rows = list(todo.values())
-            vecs = self._encode_uncached([texts[r] for r in rows], batch_size or self.batch_size)
+            vecs = self._encode_uncached(
+                [texts[r] for r in rows], batch_size or self.batch_size, on_batch
+            )
             fresh = dict(zip(todo, vecs, strict=True))
             for row, key in enumerate(keys):
                 if key in fresh:
@@ -163,7 +171,9 @@ class TextEncoder(torch.nn.Module):
         return out
 
     @torch.inference_mode()
-    def _encode_uncached(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _encode_uncached(
+        self, texts: list[str], batch_size: int, on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         was_training = self.model.training
         self.model.eval()
         order = np.argsort([-len(t) for t in texts], kind="stable")
@@ -171,6 +181,8 @@ class TextEncoder(torch.nn.Module):
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             out[rows] = self.forward([texts[r] for r in rows]).float().numpy()
+            if on_batch is not None:
+                on_batch(len(rows))
         self.model.train(was_training)
         return out
 

@@ -22,6 +22,9 @@ class TrainConfig(ConfigBase):
     """Seed of every random choice in the run (initialisation, shuffling, sampling)."""
     progress: bool = False
     """Show a progress bar on long loops (the CLI turns it on)."""
+    warn_seconds: float | None = Field(900.0, gt=0)
+    """Warn (``logging``, before the bulk of a torch run) when the run is estimated to take
+    longer than this (None: never). The estimate times the first few batches."""
     threads: int = Field(0, ge=0)
     """Worker threads for compiled kernels; 0 means all cores."""
     learning_rate: float | None = Field(None, gt=0)

@@ -12,12 +12,12 @@ setting is recorded in an artifact while changing nothing. A declared ``a+b`` (`
 honours ``a`` only when ``b`` is asked for too (replayed rows that only re-fit what the parent
 already fits change nothing unless a pull toward the parent competes with them).
 
-Run options (``seed``, ``threads``, ``progress``) are accepted everywhere: they say how a run goes
-(its random stream, its speed, its display), not what it learns; a model without randomness
-simply has nothing to seed. Settings that only mean something together with another
-(``validation_fraction`` with ``early_stopping``, ``augment_ratio`` with ``augment``,
-``neighbors`` with ``new_ids=neighbors``, ``text_encoder`` with ``new_ids=text``) are refused
-alone, whatever the model.
+Run options (``seed``, ``threads``, ``progress``, ``warn_seconds``) are accepted everywhere: they
+say how a run goes (its random stream, its speed, its display, its time warning), not what it
+learns; a model without randomness simply has nothing to seed. Settings that only mean something
+together with another (``validation_fraction`` with ``early_stopping``, ``augment_ratio`` with
+``augment``, ``neighbors`` with ``new_ids=neighbors``, ``text_encoder`` with ``new_ids=text``) are
+refused alone, whatever the model.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from rectune.training.strategy import FinetuneStrategy
 Phase = Literal["fit", "finetune", "partial_fit", "add_items"]
 
 #: `TrainConfig` fields every model accepts in every phase (see the module docstring).
-RUN_OPTIONS = frozenset({"seed", "threads", "progress"})
+RUN_OPTIONS = frozenset({"seed", "threads", "progress", "warn_seconds"})
 
 #: What an epoch-by-epoch gradient fine-tune honours (the SGD factor models and the torch
 #: models share it; a model subtracts what it cannot do).

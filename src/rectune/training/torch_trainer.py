@@ -94,8 +94,9 @@ class TorchTrainer:
         loss_fn: Callable[[Batch], torch.Tensor],
         *,
         lr_scale: float = 1.0,
+        on_batch: Callable[[], None] | None = None,
     ) -> float:
-        """One pass over ``batches``; returns the mean loss."""
+        """One pass over ``batches``; returns the mean loss (``on_batch()`` after each step)."""
         self.module.train()
         lr = self.base_lr * lr_scale
         for group in self.optimizer.param_groups:
@@ -113,6 +114,8 @@ class TorchTrainer:
             total += float(loss.detach())
             count += 1
             self.step += 1
+            if on_batch is not None:
+                on_batch()
         self.epoch += 1
         return total / max(count, 1)
 

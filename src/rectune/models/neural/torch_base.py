@@ -15,9 +15,9 @@ and ``item_factors`` (as DESIGN.md does) so strategies written for the classic m
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -33,7 +33,7 @@ from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import GRADIENT_STRATEGIES, ITEM_ROW_STARTS
 from rectune.training.strategy import FinetuneStrategy
-from rectune.training.torch_loop import run_epoch, train_epochs
+from rectune.training.torch_loop import monitor_run, run_epoch, train_epochs
 from rectune.training.torch_trainer import Batch, TorchTrainer, group_names
 
 TORCH_STRATEGIES = GRADIENT_STRATEGIES
@@ -59,7 +59,7 @@ class TorchRecommender(Recommender):
     partial_fit_epochs: ClassVar[int] = 2
 
     module_: torch.nn.Module
-    _checkpoint_dir: str | Path | None = None
+    _checkpoint_dir: str | os.PathLike[str] | None = None
     """Where the running `fit` checkpoints (None: nowhere)."""
 
     # ------------------------------------------------------------------ subclass API
@@ -133,6 +133,13 @@ class TorchRecommender(Recommender):
     def resumed(self) -> None:
         return None
 
+    def extra_seconds(self, epochs: int) -> float:
+        """No work outside the batches."""
+        return 0.0
+
+    def cost_hint(self) -> str:
+        return "lower epochs or subsample the data"
+
     def finish_training(self) -> None:
         self.module_.eval()
         self._after_load()
@@ -143,7 +150,7 @@ class TorchRecommender(Recommender):
         data: Interactions,
         *,
         train: TrainConfig | None = None,
-        checkpoint_dir: str | Path | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
     ) -> Self:
         """`Recommender.fit`; with ``checkpoint_dir`` a checkpoint (weights, optimizer, epoch,
         RNG) is written after every epoch and an existing one is resumed from, so the result
@@ -177,16 +184,19 @@ class TorchRecommender(Recommender):
         anchors = {n: p.detach().clone() for n, p in self.module_.named_parameters()}
         lr = ctx.learning_rate(float(self.config.learning_rate))  # type: ignore[attr-defined]
         ctx.extra["trainer"] = self._trainer(ctx.train, lr, ctx.strategy, anchors)
+        ctx.extra["monitor"] = monitor_run(self, ctx.train, ctx.epochs)
 
     def _finetune_epoch(self, ctx: FinetuneContext, epoch: int, lr_scale: float) -> None:
         run_epoch(self, ctx.extra["trainer"], ctx.data, seed=ctx.train.seed + 1, epoch=epoch,
-                  lr_scale=lr_scale)  # fmt: skip
+                  lr_scale=lr_scale, monitor=ctx.extra.get("monitor"))  # fmt: skip
         self.module_.eval()
 
     def _finetune_end(self, ctx: FinetuneContext) -> None:
         for p in self.module_.parameters():
             p.requires_grad_(True)
         ctx.extra.pop("trainer", None)
+        if "monitor" in ctx.extra:
+            ctx.extra.pop("monitor").close()
         self.module_.eval()
 
     def _partial_fit(

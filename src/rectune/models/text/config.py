@@ -1,8 +1,15 @@
-"""Hyperparameters of `TextRecommender` (see `rectune.models.text.text_rec`)."""
+"""Hyperparameters of `TextRecommender` (see `rectune.models.text.text_rec`).
+
+``epochs`` and ``max_pairs`` default to ``"auto"``: the budget of the tuning mode and user
+tower in `AUTO_BUDGET`, chosen so that every mode's defaults finish
+``rectune evaluate --data ml-latest-small --model text --split cold-items`` in under 15
+minutes on 2 CPU cores (benchmarks/RESULTS.md, "Issue 10: text-model cost"). An explicit value
+(as every saved artifact's ``config.json`` holds) means what it always meant.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -10,6 +17,20 @@ from rectune.config import ConfigBase
 
 #: How the encoder pools token states into one vector (see `rectune.text.TextEncoder`).
 Pooling = Literal["auto", "mean", "last", "cls"]
+
+#: ``(tuning, user_tower) -> (epochs, max_pairs)`` of ``"auto"`` (None: every pair). Frozen
+#: pool mode steps over cached vectors (about 0.1 s per batch of 256 on 2 cores); LoRA and full
+#: fine-tuning run the encoder forward and backward for every candidate (2-5 s per batch) and
+#: re-encode the whole catalogue after every epoch (30-90 s for 9.7K texts), so they get one
+#: epoch of a sample; a text user tower encodes each pair's joined history.
+AUTO_BUDGET: dict[tuple[str, str], tuple[int, int | None]] = {
+    ("frozen", "pool"): (5, None),
+    ("lora", "pool"): (1, 6000),
+    ("full", "pool"): (1, 3000),
+    ("frozen", "text"): (3, 20000),
+    ("lora", "text"): (1, 3000),
+    ("full", "text"): (1, 2000),
+}
 
 
 class TextRecommenderConfig(ConfigBase):
@@ -25,8 +46,9 @@ class TextRecommenderConfig(ConfigBase):
     """Add a sparse TF-IDF bag of the text's words, phrases and decades to the item tower."""
     max_tokens: int = Field(20000, ge=1)
     """Largest token vocabulary (most frequent first, tokens in at least two texts)."""
-    epochs: int = Field(5, ge=0)
-    """Passes over the training pairs (0: the untrained encoder, i.e. zero-shot)."""
+    epochs: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    """Passes over the training pairs (0: the untrained encoder, i.e. zero-shot); ``auto``:
+    the mode's (`AUTO_BUDGET`: 5 for frozen pooling, 1 for lora/full)."""
     learning_rate: float = Field(1e-3, gt=0)
     """Adam step size of the adapters and tokens."""
     encoder_learning_rate: float | None = Field(None, gt=0)
@@ -49,8 +71,9 @@ class TextRecommenderConfig(ConfigBase):
     """LoRA rank."""
     lora_alpha: int = Field(16, ge=1)
     """LoRA scaling numerator (scale = alpha / r)."""
-    max_pairs: int | None = Field(None, ge=1)
-    """Subsample this many training pairs per epoch (None: all)."""
+    max_pairs: Annotated[int, Field(ge=1)] | Literal["auto"] | None = "auto"
+    """Subsample this many training pairs per epoch (None: all); ``auto``: the mode's
+    (`AUTO_BUDGET`: all for frozen pooling, 6,000 for lora, 3,000 for full)."""
     positive_threshold: float | None = None
     """Only rows with value >= this are positives (None: every row)."""
     catalogue: Literal["text", "interacted"] = "text"
@@ -64,3 +87,15 @@ class TextRecommenderConfig(ConfigBase):
     popularity); off: the cosine alone."""
     prior_users: int = Field(300, ge=1)
     """Training users whose last interaction is held out of training to choose the prior."""
+
+    def run_epochs(self) -> int:
+        """``epochs``, with ``auto`` resolved for the tuning mode and user tower."""
+        if self.epochs == "auto":
+            return AUTO_BUDGET[(self.tuning, self.user_tower)][0]
+        return self.epochs
+
+    def pairs_per_epoch(self) -> int | None:
+        """``max_pairs``, with ``auto`` resolved (None: every training pair)."""
+        if self.max_pairs == "auto":
+            return AUTO_BUDGET[(self.tuning, self.user_tower)][1]
+        return self.max_pairs

@@ -17,11 +17,9 @@ adaptation of large language models"); ``full`` trains every encoder weight. In 
 the encoder runs with gradients for the batch's candidate items, while history items use the
 encoder vectors refreshed at the start of each epoch.
 
-Nothing is tied to an id: new items are recommendable from their text alone and new users from
-their histories (``partial_fit`` folds them in without gradient steps unless
-``TrainConfig(epochs=...)`` asks for some), and a model trained on one domain scores another
-domain's users zero-shot. Items that have text but no interactions join the catalogue
-(``catalogue="text"``).
+Nothing is tied to an id: new items join from their text (``catalogue="text"``), new users
+from their histories (``partial_fit``: no gradient steps unless ``TrainConfig(epochs=...)``),
+and a model trained on one domain scores another domain's users zero-shot.
 
 With ``popularity_prior="auto"`` a score is the cosine plus ``w(n_u) * log1p(popularity)``,
 one weight per history-length bucket chosen on held-out training interactions after each fit
@@ -52,8 +50,9 @@ from rectune.text.tfidf import TokenVocab
 from rectune.training.config import TrainConfig
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
+from rectune.training.progress import Bar
 from rectune.training.strategy import FinetuneStrategy
-from rectune.training.torch_loop import run_epoch, train_epochs
+from rectune.training.torch_loop import monitor_run, run_epoch, train_epochs
 from rectune.training.torch_trainer import Batch, TorchTrainer
 
 
@@ -85,19 +84,19 @@ class TextRecommender(TorchRecommender):
     )  # fmt: skip
     user_tables: ClassVar[tuple[str, ...]] = ()
     item_tables: ClassVar[tuple[str, ...]] = ()
-    #: New ids always start from their text / history (``new_ids=text``); features and
-    #: neighbour initialisers have no rows to fill, early stopping watches rating error and
-    #: pseudo-labels are ratings, so those settings raise.
+    # New ids always start from their text / history (``new_ids=text``); features and
+    # neighbour initialisers have no rows to fill, early stopping watches rating error and
+    # pseudo-labels are ratings, so those settings raise.
     supported_strategies = frozenset(
         {"l2sp", "freeze", "clip_norm", "replay", "schedule", "new_ids=text", "learning_rate",
          "epochs"}
     )  # fmt: skip
     fit_settings = frozenset({"learning_rate", "schedule"})
     partial_fit_settings = frozenset({"epochs"})  # new rows always start from their text
-    #: An item is its text: only a text start means anything.
+    # An item is its text: only a text start means anything.
     add_items_settings = frozenset({"new_ids=text"})
     embeds_item_text = True
-    #: Lower edges of the popularity prior's history-length buckets (one weight each).
+    # Lower edges of the popularity prior's history-length buckets (one weight each).
     prior_edges: ClassVar[tuple[int, ...]] = tuple(int(e) for e in _prior.EDGES)
 
     item_text_: np.ndarray
@@ -112,28 +111,19 @@ class TextRecommender(TorchRecommender):
     """Wall time of each training epoch of the last run."""
 
     # Caches, rebuilt by `_after_load` (the one place; `_invalidate_caches` calls it).
-    _vocab: TokenVocab | None = None
-    """The token vocabulary of ``vocab_``/``vocab_idf_``."""
-    _encoder_dirty: bool = False
-    """The encoder's weights changed since its text-hash cache was filled."""
-    _encoder_trains: bool = False
-    """The running epoch steps encoder weights (lora/full with the encoder not frozen)."""
-    _raw: torch.Tensor
-    """Encoder vectors of every item text."""
-    _bags: tuple[np.ndarray, np.ndarray, np.ndarray]
-    """Token bags (CSR) of every item text."""
-    _hist_w: np.ndarray
-    """Pooling weight of each history slot."""
-    _item_vecs: np.ndarray
-    """Item-tower vectors of every item (unit rows)."""
-    _user_vecs: np.ndarray
-    """User-tower vectors of every user (unit rows)."""
-    _user_prior: np.ndarray
-    """Popularity-prior weight of every user (by their number of interactions)."""
-    _logpop: np.ndarray
-    """log1p of every item's interaction count."""
-    _plan: _prior.Plan | None = None
-    """The held-out interactions of the running fit / fine-tuning (they choose the prior)."""
+    _vocab: TokenVocab | None = None  # The token vocabulary of ``vocab_``/``vocab_idf_``.
+    _encoder_dirty: bool = False  # weights changed since its text-hash cache was filled
+    _encoder_trains: bool = False  # the running epoch steps encoder weights (lora/full)
+    _progress: bool = False  # a bar while encoding (the run's `TrainConfig.progress`)
+    _encode_seconds: float = 0.0  # wall time of the last catalogue encoding
+    _raw: torch.Tensor  # Encoder vectors of every item text.
+    _bags: tuple[np.ndarray, np.ndarray, np.ndarray]  # Token bags (CSR) of every item text.
+    _hist_w: np.ndarray  # Pooling weight of each history slot.
+    _item_vecs: np.ndarray  # Item-tower vectors of every item (unit rows).
+    _user_vecs: np.ndarray  # User-tower vectors of every user (unit rows).
+    _user_prior: np.ndarray  # popularity-prior weight of every user (by history length)
+    _logpop: np.ndarray  # log1p of every item's interaction count.
+    _plan: _prior.Plan | None = None  # held-out interactions of the running fit (prior)
 
     # ------------------------------------------------------------------ catalogue and state
     def _prepare(self, data: Interactions) -> Interactions:
@@ -255,7 +245,21 @@ class TextRecommender(TorchRecommender):
         )
 
     # ------------------------------------------------------------------ training hooks
+    def fit_epochs(self) -> int:
+        return self.config.run_epochs()
+
+    def _default_finetune_epochs(self) -> int:
+        return self.config.run_epochs()
+
+    def extra_seconds(self, epochs: int) -> float:
+        """lora/full re-encode the catalogue after every epoch (between epochs and at the end)."""
+        return self._encode_seconds * epochs if self.config.tuning != "frozen" else 0.0
+
+    def cost_hint(self) -> str:
+        return "lower max_pairs/epochs or use tuning=frozen"
+
     def start_training(self, data: Interactions, train: TrainConfig) -> TorchTrainer:
+        self._progress = train.progress
         torch.manual_seed(train.seed)
         self.module_ = self._build_module(data.n_users, data.n_items)
         self.prior_weights_ = np.zeros(len(_prior.EDGES))
@@ -270,7 +274,7 @@ class TextRecommender(TorchRecommender):
         t0 = time.perf_counter()
         if self._encoder_dirty:  # history vectors under the current encoder weights
             self.encoder.clear_cache()
-            self._raw = torch.from_numpy(self.encoder.encode(list(self.item_text_)))
+            self._raw = torch.from_numpy(self._encode_catalogue())
         self._encoder_trains = self.config.tuning != "frozen" and any(
             n.startswith("encoder.") for n, _ in trainer.trainable
         )
@@ -310,8 +314,9 @@ class TextRecommender(TorchRecommender):
             keep = data.values >= self.config.positive_threshold
         keep &= _prior.holdout_mask(self._plan, data.users, data.items, len(self.item_map_))
         rows = np.flatnonzero(keep)
-        if self.config.max_pairs is not None and len(rows) > self.config.max_pairs:
-            rows = np.sort(rng.choice(rows, self.config.max_pairs, replace=False))
+        max_pairs = self.config.pairs_per_epoch()
+        if max_pairs is not None and len(rows) > max_pairs:
+            rows = np.sort(rng.choice(rows, max_pairs, replace=False))
         neg = rng.integers(0, len(self.item_map_), (len(rows), self.config.negatives))
         return {
             "users": data.users[rows].astype(np.int64),
@@ -384,6 +389,7 @@ class TextRecommender(TorchRecommender):
 
     # ------------------------------------------------------------------ fine-tuning, updates
     def _finetune_begin(self, ctx: FinetuneContext) -> None:
+        self._progress = ctx.train.progress
         new = ctx.data.subset(np.arange(ctx.n_new_rows))
         self._update_catalogue(new, ctx.new_users)
         catalogue = new.items
@@ -397,19 +403,23 @@ class TextRecommender(TorchRecommender):
             n: p.detach().clone() for n, p in self.module_.named_parameters() if p.requires_grad
         }
         ctx.extra["trainer"] = self._text_trainer(ctx.train, ctx.strategy, anchors)
+        ctx.extra["monitor"] = monitor_run(self, ctx.train, ctx.epochs)
 
     def _finetune_epoch(self, ctx: FinetuneContext, epoch: int, lr_scale: float) -> None:
         run_epoch(self, ctx.extra["trainer"], ctx.data, seed=ctx.train.seed + 1, epoch=epoch,
-                  lr_scale=lr_scale)  # fmt: skip
+                  lr_scale=lr_scale, monitor=ctx.extra.get("monitor"))  # fmt: skip
 
     def _finetune_end(self, ctx: FinetuneContext) -> None:
         ctx.extra.pop("trainer", None)
+        if "monitor" in ctx.extra:
+            ctx.extra.pop("monitor").close()
         self.finish_training()
 
     def _partial_fit(
         self, local: Interactions, new_users: np.ndarray, new_items: np.ndarray, train: TrainConfig
     ) -> None:
         """Fold in new texts and histories; gradient steps only if ``train.epochs`` asks."""
+        self._progress = train.progress
         self._update_catalogue(local, new_users)
         if train.epochs:
             self._after_load()
@@ -428,7 +438,7 @@ class TextRecommender(TorchRecommender):
         if self._vocab is None or len(self._vocab) != len(self.vocab_):
             self._vocab = TokenVocab(np.asarray(self.vocab_), np.asarray(self.vocab_idf_))
         texts = [str(t) for t in self.item_text_]
-        self._raw = torch.from_numpy(self.encoder.encode(texts))
+        self._raw = torch.from_numpy(self._encode_catalogue())
         self._bags = self._vocab.bags(texts)
         self._hist_w = tt.history_weights(
             self.user_recent_, self.seen_, self.data_kind_, self.config.pool_weights
@@ -452,6 +462,15 @@ class TextRecommender(TorchRecommender):
         n_u = np.diff(self.seen_.indptr)
         on = self.config.popularity_prior == "auto"
         self._user_prior = self.prior_weights_[_prior.bucket_of(n_u)] if on else np.zeros(len(n_u))
+
+    def _encode_catalogue(self) -> np.ndarray:
+        """Encoder vectors of every item text (a bar if progress is on and texts are new)."""
+        t0 = time.perf_counter()
+        texts = [str(t) for t in self.item_text_]
+        with Bar(self._progress, f"encoding {len(texts):,} item texts", len(texts)) as bar:
+            out = self.encoder.encode(texts, on_batch=bar.advance)
+        self._encode_seconds = time.perf_counter() - t0
+        return out
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         cos = np.einsum("ij,ij->i", self._user_vecs[users], self._item_vecs[items])
