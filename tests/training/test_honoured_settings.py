@@ -52,6 +52,8 @@ STRATEGY_CASES: dict[str, dict[str, Any]] = {
 SAME_AS_DEFAULT = {
     # The text model's new items always start from their text: new_ids=text is its default.
     ("text", "finetune", "new_ids=text"),
+    # text-hybrid's new items have no id part yet (gate 0): their vectors are their text's.
+    ("text-hybrid", "finetune", "new_ids=text"),
     # content-kNN gives new items the TF-IDF vectors of their text, whatever new_ids says.
     ("content-knn", "finetune", "new_ids=text"),
     ("content-knn", "partial_fit", "new_ids=text"),

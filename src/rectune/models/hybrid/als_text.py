@@ -95,9 +95,9 @@ class ALSText(ALS):
         if data.item_text is not None and len(data.item_text):
             self._train_map(data, train.seed)
 
-    def fit(self, data: Interactions, *, train: TrainConfig | None = None) -> ALSText:
+    def fit(self, data: Interactions, *, train: TrainConfig | None = None, **kw: Any) -> ALSText:
         """`ALS.fit`, then items of ``data.item_text`` without interactions join from text."""
-        super().fit(data, train=train)
+        super().fit(data, train=train, **kw)
         if data.item_text is not None and len(self.map_hidden_w_):
             ids = np.asarray(data.item_text.index)
             new = ids[self.item_map_.index_of(ids) < 0]

@@ -168,10 +168,15 @@ class TorchRecommender(Recommender):
             train_epochs(self, trainer, data, seed=train.seed, epochs=epochs,
                          schedule=train.lr_factor, checkpoint_dir=self._checkpoint_dir)  # fmt: skip
         else:  # `train_epochs`'s loop, with each epoch's mean loss recorded and observed
-            for epoch in range(epochs):
-                loss = run_epoch(self, trainer, data, seed=train.seed, epoch=epoch,
-                                 lr_scale=train.lr_factor(epoch, epochs))  # fmt: skip
-                report_epoch(self._epoch_history, epoch, loss, self._epoch_scores)
+            monitor = monitor_run(self, train, epochs)
+            try:
+                for epoch in range(epochs):
+                    scale = train.lr_factor(epoch, epochs)
+                    loss = run_epoch(self, trainer, data, seed=train.seed, epoch=epoch,
+                                     lr_scale=scale, monitor=monitor)  # fmt: skip
+                    report_epoch(self._epoch_history, epoch, loss, self._epoch_scores)
+            finally:
+                monitor.close()
         self.finish_training()
 
     def _epoch_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
