@@ -9,7 +9,10 @@ catalogue). Content-to-collaborative maps of this kind: van den Oord et al. 2013
 content-based music recommendation"), Barkan et al. 2019 (CB2CF); trained through the user
 factors as in DropoutNet (Volkovs et al. 2017), whose id-less path is exactly this map.
 
-Warm items keep the factors the interactions taught; items that have text but no interactions
+The map's rows are rescaled so that on the warm items' own texts their mean norm equals the warm
+factors' (the softmax's free scale would otherwise put every text-only item above every warm
+one in a whole-catalogue list). Warm items keep the factors the interactions taught; items that
+have text but no interactions
 (at `fit`, from ``data.item_text``, and later through `add_items`) get the map's factors. The
 map's weights are part of the artifact, so items added after loading use the trained map too.
 """
@@ -72,6 +75,7 @@ class ALSText(ALS):
         "map_hidden_b",
         "map_out_w",
         "map_out_b",
+        "map_norm",
     )
     fit_settings = ALS.fit_settings
     embeds_item_text = True
@@ -82,6 +86,10 @@ class ALSText(ALS):
     map_hidden_b_: np.ndarray
     map_out_w_: np.ndarray
     map_out_b_: np.ndarray
+    map_norm_: np.ndarray
+    """(1,): rescales the map's rows so that, on the warm items' texts, their mean norm is the
+    warm factors' (rankings among text-only items are unchanged; against warm items, a
+    text-only item scores like a typical warm one instead of above every one)."""
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: Interactions, train: TrainConfig) -> None:
@@ -92,6 +100,7 @@ class ALSText(ALS):
         self.map_hidden_b_ = np.zeros(self.config.map_hidden, np.float32)
         self.map_out_w_ = np.zeros((self.config.map_hidden, k), np.float32)
         self.map_out_b_ = np.zeros(k, np.float32)
+        self.map_norm_ = np.ones(1, np.float32)
         if data.item_text is not None and len(data.item_text):
             self._train_map(data, train.seed)
 
@@ -162,6 +171,9 @@ class ALSText(ALS):
         self.map_hidden_b_ = b1.detach().numpy().copy()
         self.map_out_w_ = w2.detach().numpy().copy()
         self.map_out_b_ = b2.detach().numpy().copy()
+        with torch.no_grad():
+            mapped = float(content().norm(dim=1).mean())
+        self.map_norm_ = np.array([float(v.norm(dim=1).mean()) / max(mapped, 1e-12)], np.float32)
 
     # ------------------------------------------------------------------ text items
     def map_text(self, texts: list[str]) -> np.ndarray:
@@ -172,7 +184,8 @@ class ALSText(ALS):
         xa = np.hstack([x, np.ones((len(x), 1), np.float32)])
         h = x @ self.map_hidden_w_ + self.map_hidden_b_
         gelu = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))
-        return (xa @ self.map_linear_ + gelu @ self.map_out_w_ + self.map_out_b_).astype(np.float32)
+        rows = xa @ self.map_linear_ + gelu @ self.map_out_w_ + self.map_out_b_
+        return (rows * self.map_norm_[0]).astype(np.float32)
 
     def add_items(self, item_ids: Any, *, item_text: Any = None, **kw: Any) -> int:
         """`Recommender.add_items`; with text (the default start), rows come from the trained
