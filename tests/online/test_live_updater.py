@@ -273,3 +273,29 @@ def test_item_text_catalogue_reads_only_new_records(tmp_path) -> None:
     store.append_items([{"item_id": "a", "text": "new a"}])
     assert cat.text().to_dict() == {"z": "base z", "b": "b", "a": "new a"}
     assert asked[0] == 0 and asked[1] > 0 and len(cat.text()) == 3
+
+
+def test_events_stored_while_a_refused_cycle_ran_are_tried_next(world, tmp_path) -> None:
+    """A refusal waits for events beyond the refused candidate's, not beyond the store's last:
+    events that arrived during the refused cycle get their own cycle without waiting for more."""
+    reg = Registry.init(tmp_path / "reg", world["root"] / "svd")
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    cols = _columns(world["new"])
+    half = len(world["new"]) // 2
+    store.append({k: v[:half] for k, v in cols.items()})
+    up = Updater(reg, store, every_events=100)
+    real = reg.promote
+    calls = []
+
+    def refuse_while_more_arrive(version, **kw):
+        calls.append(version)
+        if len(calls) == 1:
+            store.append({k: v[half:] for k, v in cols.items()})  # arrive mid-cycle
+            return real(version, alias=kw["alias"], guard="rmse<=-10", data=kw["data"])
+        return real(version, **kw)
+
+    reg.promote = refuse_while_more_arrive  # type: ignore[method-assign]
+    first = up.step()
+    assert first is not None and not first.promoted and first.last_seq < store.last_seq
+    second = up.step()  # no new event since: the mid-cycle ones are still untried
+    assert second is not None and second.last_seq > first.last_seq

@@ -158,6 +158,7 @@ class Updater:
         self._waiting_since: float | None = None
         self._since_retrain = 0
         self._refused_at: int | None = None
+        self._read_seq = 0
         self._retrain_events = 0
         self._lock_fd: int | None = None
         self._catalogue = ItemTextCatalogue(store, base_data)
@@ -301,6 +302,7 @@ class Updater:
         stages["read"] = time.perf_counter() - t0
         policy = self._policy_now(len(events))
         cut, learn, held = self._split(batch, events, last_seq)
+        self._read_seq = last_seq  # learned through `cut`, held out the rest: all tried
         t1 = time.perf_counter()
         preq = self._prequential(champion, learn)
         stages["score"] = time.perf_counter() - t1
@@ -463,11 +465,13 @@ class Updater:
             )
         except RectuneError as exc:
             cycle.reason = str(exc)
-            self._refused_at = self.store.last_seq
+            self._refused_at = self._read_seq
             return
         cycle.promoted = result.accepted
         cycle.reason = result.reason
-        self._refused_at = None if result.accepted else self.store.last_seq
+        # Wait for events beyond the refused candidate's (not the store's last: events stored
+        # while this cycle ran were never tried, and waiting for more would stall on them).
+        self._refused_at = None if result.accepted else self._read_seq
         if result.accepted:
             self._model, self._version = model, cycle.version
 
