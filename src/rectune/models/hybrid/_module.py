@@ -18,33 +18,7 @@ import numpy as np
 import torch
 
 from rectune.models.hybrid.config import TextHybridConfig
-
-
-class _Block(torch.nn.Module):
-    """Pre-LayerNorm causal self-attention and a point-wise feed-forward, with residuals."""
-
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.norm1 = torch.nn.LayerNorm(d)
-        self.qkv = torch.nn.Linear(d, 3 * d)
-        self.out = torch.nn.Linear(d, d)
-        self.norm2 = torch.nn.LayerNorm(d)
-        self.ff = torch.nn.Sequential(
-            torch.nn.Linear(d, d), torch.nn.ReLU(), torch.nn.Dropout(dropout), torch.nn.Linear(d, d)
-        )
-        self.drop = torch.nn.Dropout(dropout)
-        self.dropout = dropout
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, d // self.heads).unbind(2)
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads) + mask
-        att = torch.nn.functional.dropout(att.softmax(-1), self.dropout, self.training)
-        h = (att @ v).transpose(1, 2).reshape(b, n, d)
-        x = x + self.drop(self.out(h))
-        return x + self.drop(self.ff(self.norm2(x)))
+from rectune.models.neural.sasrec import CausalBlock
 
 
 class HybridModule(torch.nn.Module):
@@ -72,7 +46,7 @@ class HybridModule(torch.nn.Module):
         self.positions = torch.nn.Embedding(cfg.max_length, d)
         torch.nn.init.normal_(self.positions.weight, std=0.02)
         self.blocks = torch.nn.ModuleList(
-            _Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks)
+            CausalBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks)
         )
         self.final_norm = torch.nn.LayerNorm(d)
         self.drop = torch.nn.Dropout(cfg.dropout)

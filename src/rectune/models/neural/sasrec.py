@@ -64,7 +64,10 @@ class SASRecConfig(ConfigBase):
     """``bce``: one sampled negative per position (the paper); ``ce``: full softmax."""
 
 
-class _Block(torch.nn.Module):
+class CausalBlock(torch.nn.Module):
+    """Pre-LayerNorm causal self-attention and a point-wise feed-forward, with residuals
+    (SASRec's block; `rectune.models.hybrid`'s user tower stacks the same one)."""
+
     def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.heads = heads
@@ -98,7 +101,7 @@ class _SASRec(torch.nn.Module):
         self.positions = torch.nn.Embedding(cfg.max_length, d)
         torch.nn.init.normal_(self.positions.weight, std=0.02)
         self.blocks = torch.nn.ModuleList(
-            _Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks)
+            CausalBlock(d, cfg.heads, cfg.dropout) for _ in range(cfg.blocks)
         )
         self.final_norm = torch.nn.LayerNorm(d)
         self.drop = torch.nn.Dropout(cfg.dropout)
