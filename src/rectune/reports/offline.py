@@ -85,10 +85,12 @@ def evaluate_section(doc: dict[str, Any], source: str) -> str:
     return section(title, source, body, note)
 
 
-def compare_section(doc: dict[str, Any], source: str) -> str:
-    metrics = doc["metrics"]
-    header = ["metric", "A", "B", "B - A", "95% CI", "p", "n"]
-    rows = [
+_DELTA_HEADER = ["metric", "A", "B", "B - A", "95% CI", "p", "n"]
+
+
+def _delta_rows(metrics: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """One table row per metric of a paired comparison (compare's metrics and its retention)."""
+    return [
         [
             esc(m),
             num(v["a"]),
@@ -100,7 +102,11 @@ def compare_section(doc: dict[str, Any], source: str) -> str:
         ]
         for m, v in metrics.items()
     ]
-    body = [table(header, rows, cls="metrics")]
+
+
+def compare_section(doc: dict[str, Any], source: str) -> str:
+    metrics = doc["metrics"]
+    body = [table(_DELTA_HEADER, _delta_rows(metrics), cls="metrics")]
     rel = {m: v for m, v in metrics.items() if v["a"] not in (None, 0) and v["delta"] is not None}
     if rel:
         pct = [100 * v["delta"] / abs(v["a"]) for v in rel.values()]
@@ -143,19 +149,10 @@ def compare_section(doc: dict[str, Any], source: str) -> str:
         )
     ret = doc.get("retention")
     if ret:
-        rows = [
-            [
-                esc(m),
-                num(v["a"]),
-                num(v["b"]),
-                num(v["delta"], sign=True),
-                ci(v["ci_low"], v["ci_high"]),
-                num(v["p_value"]),
-                num(v.get("n")),
-            ]
-            for m, v in ret["metrics"].items()
-        ]
-        body.append("<h3>retention on the old data</h3>" + table(header, rows, cls="metrics"))
+        rows = _delta_rows(ret["metrics"])
+        body.append(
+            "<h3>retention on the old data</h3>" + table(_DELTA_HEADER, rows, cls="metrics")
+        )
     a, b = doc["a"], doc["b"]
     note = (
         f"A: <code>{esc(a.get('model'))}</code> {esc(a.get('path') or '')}; B: "
