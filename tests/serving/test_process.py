@@ -71,6 +71,16 @@ def test_sigterm_lets_the_request_in_flight_finish(
     assert TOKEN not in (proc.stdout.read() + proc.stderr.read())  # type: ignore[union-attr]
 
 
+def _samples(text: str) -> dict[str, float]:
+    """``name{labels} -> value`` of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
 def test_two_workers_share_the_store_and_one_updater(
     reg: Registry, token_file: Path, arts: dict[str, Any]
 ) -> None:
@@ -107,6 +117,17 @@ def test_two_workers_share_the_store_and_one_updater(
             again = list(pool.map(post, batches))  # retries: every one a duplicate
         assert sum(r["accepted"] for r in first) == len(events)
         assert sum(r["duplicates"] for r in again) == len(events)
+        # /metrics answers for the service, whichever worker takes the scrape
+        answered: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(answered) < 2 and time.monotonic() < deadline:
+            samples = _samples(httpx.get(url + "/metrics", timeout=5).text)
+            answered |= {k.split('"')[1] for k in samples if k.startswith("rectune_worker{")}
+            assert samples["rectune_events_ingested_total"] == len(events), samples
+            assert samples["rectune_events_duplicate_total"] == len(events), samples
+            posts = 'rectune_requests_total{method="POST",route="/v1/events",status="200"}'
+            assert samples[posts] == 2 * len(batches), samples
+        assert len(answered) == 2, answered
         states: set[str] = set()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -137,6 +137,7 @@ def create_app(
             service.draining = True
             await lag.stop()
             await anyio.to_thread.run_sync(service.stop)
+            service.metrics.close()
 
     app = ServiceApp(
         title="rectune",

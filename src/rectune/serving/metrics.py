@@ -1,9 +1,13 @@
 """Prometheus metrics of the service, and the ASGI middleware that times every request.
 
 Each app has its own `CollectorRegistry` (two apps in one process, as in the tests, never
-share counters). With ``--workers N`` every worker process counts its own requests; a scrape
-of ``/metrics`` answers for the worker that took it (the store and updater gauges are the
-same in every worker).
+share counters). With ``--workers N`` the workers run in prometheus_client's multiprocess
+mode (`rectune.serving.server` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before they start): each keeps its values in files there and a scrape of ``/metrics``,
+whichever worker takes it, answers for the whole service: counters and histograms summed
+over the workers, ``rectune_in_flight`` summed over the live ones, the event-loop lag the
+largest of them, and the store, lag and version gauges the most recently set value.
+``rectune_worker{pid}`` alone stays per process: it names the worker that answered.
 
 Metric names: ``rectune_request_duration_seconds{route,method}`` (histogram, by route
 template such as ``/v1/recommend/{user_id}``, from the first byte received to the last byte
@@ -34,6 +38,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
+    values,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,6 +47,20 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Latency buckets in seconds: fine below 20 ms, where the service's goal is.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"
+#: The variable that turns prometheus_client's multiprocess mode on (read at its import).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of multiprocess mode, when this process's metric values live there.
+
+    prometheus_client picks its value class once, at import: a process that imported it
+    before the variable was set keeps ordinary in-memory values (and gets None here)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    in_files = values.ValueClass is not values.MutexValue
+    return path if path and in_files else None
+
+
 #: Routes left out of `RecentLatency`: the dashboard's page (``/``), its assets and its own
 #: polling would otherwise be most of an idle service's traffic.
 DASHBOARD_PREFIXES = ("/dashboard/", "/v1/dashboard/")
@@ -85,6 +105,7 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.shared_dir = multiprocess_dir()
         r = self.registry
         self.latency = Histogram(
             "rectune_request_duration_seconds",
@@ -102,36 +123,65 @@ class ServiceMetrics:
         self.rejected = Counter(
             "rectune_rejected", "Requests refused before the app ran", ["reason"], registry=r
         )
-        self.in_flight = Gauge("rectune_in_flight", "Requests being handled", registry=r)
+        self.in_flight = Gauge(
+            "rectune_in_flight",
+            "Requests being handled",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.events = Counter("rectune_events_ingested", "Events stored", registry=r)
         self.duplicates = Counter(
             "rectune_events_duplicate", "Events already stored (retries)", registry=r
         )
         self.items = Counter("rectune_items_ingested", "Item records stored", registry=r)
         self.version = Gauge(
-            "rectune_model_version", "Version served, by alias", ["alias"], registry=r
+            "rectune_model_version",
+            "Version served, by alias",
+            ["alias"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.swaps = Counter("rectune_model_swaps", "Model versions swapped in", registry=r)
         self.lag = Gauge(
             "rectune_updater_lag_events",
             "Stored events the served version has not consumed",
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
-        self.last_seq = Gauge("rectune_store_last_seq", "Last stored sequence number", registry=r)
-        self.worker = Gauge(
-            "rectune_worker", "The worker process that answered this scrape", ["pid"], registry=r
+        self.last_seq = Gauge(
+            "rectune_store_last_seq",
+            "Last stored sequence number",
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
-        self.worker.labels(pid=str(os.getpid())).set(1)
+        # Per process by design, so kept out of the shared files in multiprocess mode.
+        if self.shared_dir is None:
+            worker = Gauge(
+                "rectune_worker",
+                "The worker process that answered this scrape",
+                ["pid"],
+                registry=r,
+            )
+            worker.labels(pid=str(os.getpid())).set(1)
         self.recent = RecentLatency()
         self.loop_lag = Gauge(
             "rectune_event_loop_lag_seconds",
             "How late the event loop ran its last timer (the wait before a request is read)",
             registry=r,
+            multiprocess_mode="livemax",
         )
 
+    def _exposed(self) -> CollectorRegistry:
+        """The registry a scrape reads: this process's, or every worker's files combined."""
+        if self.shared_dir is None:
+            return self.registry
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=self.shared_dir)
+        return combined
+
     def events_ingested(self) -> float:
-        """This process's events-ingested counter."""
-        value = self.registry.get_sample_value("rectune_events_ingested_total")
+        """Events stored through this service (all workers in multiprocess mode)."""
+        value = self._exposed().get_sample_value("rectune_events_ingested_total")
         return 0.0 if value is None else float(value)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -140,7 +190,23 @@ class ServiceMetrics:
         self.recent.add(route, seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text of a scrape, ending with the answering worker's line."""
+        text = generate_latest(self._exposed())
+        if self.shared_dir is None:
+            return text
+        return (
+            text
+            + (
+                "# HELP rectune_worker The worker process that answered this scrape\n"
+                "# TYPE rectune_worker gauge\n"
+                f'rectune_worker{{pid="{os.getpid()}"}} 1.0\n'
+            ).encode()
+        )
+
+    def close(self) -> None:
+        """Retire this process's live gauges from the shared files (multiprocess mode)."""
+        if self.shared_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), path=self.shared_dir)
 
 
 class RequestMetrics:

@@ -6,6 +6,9 @@ with ``workers > 1`` uvicorn starts that many processes, each calling
 path travels, never the token). SIGTERM (or Ctrl-C) drains: ``/readyz`` turns 503, the
 listening socket closes, requests in flight get ``graceful_seconds`` to finish, the updater
 stops after its cycle, the store closes. Access logs are off (``/metrics`` counts requests).
+Several workers keep their metrics in a fresh temporary directory (prometheus_client's
+multiprocess mode, `rectune.serving.metrics`), removed when the server stops, so that a
+scrape of any worker answers for the whole service.
 Once the app is built, `rectune.serving.app.settle_process` freezes the objects made so far
 out of the garbage collector's reach and shortens the GIL switch interval.
 """
@@ -14,9 +17,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
+import tempfile
 
 from rectune.errors import ConfigError
 from rectune.serving.app import create_app, settle_process
+from rectune.serving.metrics import MULTIPROC_ENV
 from rectune.serving.settings import ENV_VAR, ServeSettings
 
 FACTORY = "rectune.serving.app:app_from_env"
@@ -86,4 +92,14 @@ def run_server(
         return
     create_app(settings.registry, settings.store, settings)  # fail here, not in N workers
     os.environ[ENV_VAR] = settings.to_env()
-    uvicorn.run(FACTORY, factory=True, workers=workers, **common)
+    shared = tempfile.mkdtemp(prefix="rectune-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = shared  # read by prometheus_client in each new worker
+    try:
+        uvicorn.run(FACTORY, factory=True, workers=workers, **common)
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(shared, ignore_errors=True)
