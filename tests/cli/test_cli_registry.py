@@ -86,3 +86,37 @@ def test_errors_are_one_line_exit_2(world, tmp_path, args, needle) -> None:
     res = run(*[a.format(reg=reg, good=world / "good") for a in args])
     assert res.exit_code == 2, res.output
     assert needle in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_promote_scores_the_store_events_neither_version_consumed(world, tmp_path) -> None:
+    """``--store``: the guard's held-out events are the stored ones after both versions'
+    consumed ranges (here the 336 held-out rows stored after the 1,344 training rows)."""
+    from rectune.online import EventStore
+
+    train, test = split_data()
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with EventStore(url) as store:
+        store.append(train)
+        trained_through = store.append(test)["last_seq"] - len(test)
+    reg = tmp_path / "reg"
+    assert run("init", reg, "--from", world / "good").exit_code == 0
+    for art in ("poor", "good"):
+        res = run("add", reg, world / art, "--first-seq", "1", "--last-seq", trained_through)
+        assert res.exit_code == 0, res.output
+    refused = run("promote", reg, "2", "--guard", "rmse<=+0.005", "--store", url)
+    assert refused.exit_code == 2 and "rmse" in refused.output, refused.output
+    rec = [json.loads(x) for x in (reg / "audit.jsonl").read_text().splitlines()][-1]
+    assert rec["checks"][0]["candidate"] > rec["checks"][0]["current"] + 0.005
+    ok = run("promote", reg, "3", "--guard", "rmse<=+0.005", "--store", url, "--newest", "200")
+    assert ok.exit_code == 0, ok.output
+    # v3 consumed through the last training row: only the 336 later events judge it; a
+    # version that consumed everything leaves nothing to judge by
+    everything = str(trained_through + len(test))
+    assert (
+        run("add", reg, world / "good", "--first-seq", "1", "--last-seq", everything).exit_code == 0
+    )
+    none_left = run("promote", reg, "4", "--store", url)
+    assert none_left.exit_code == 2 and f"after seq {everything}" in none_left.output
+    both = run("promote", reg, "3", "--store", url, "--data", world / "held_out.csv")
+    assert both.exit_code == 2 and "pass one" in both.output
+    assert "--newest needs --store" in run("promote", reg, "3", "--newest", "5").output

@@ -101,14 +101,32 @@ def promote(
         None, "--data", help="Held-out recent events the guard scores both versions on."
     ),
     fmt: str = typer.Option("auto", "--format", help=f"Format of --data: {', '.join(FORMATS)}."),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Score the guard on this store's events after what both versions consumed "
+        "(instead of --data).",
+    ),
+    newest: int | None = typer.Option(
+        None, "--newest", help="With --store: only the newest N of those events."
+    ),
 ) -> None:
     """Move ALIAS to VERSION if it verifies and passes the guard; exit 2 if refused."""
-    from rectune.online.guard import parse_guard
+    from rectune.errors import ConfigError
+    from rectune.online.guard import parse_guard, unseen_events
+    from rectune.online.store import EventStore
 
     with user_errors():
         rules = parse_guard(guard) if guard is not None else None
+        if store is not None and data is not None:
+            raise ConfigError("--store and --data both give held-out events: pass one")
+        if newest is not None and store is None:
+            raise ConfigError("--newest needs --store")
         r = _registry(reg)
         held_out = load_data(data, fmt) if data is not None else None
+        if store is not None:
+            with EventStore(store) as events:
+                held_out = unseen_events(events, r, version, alias, newest=newest)
         result = r.promote(version, alias=alias, guard=rules, data=held_out, force=force)
     if not result.accepted:
         err_console.print(f"[bold red]refused:[/] {result.reason}", highlight=False)

@@ -188,3 +188,39 @@ def check_guard(
 def guard_text(rules: Sequence[GuardRule]) -> str:
     """The canonical spelling of a guard, as recorded in the audit log."""
     return ",".join(r.text for r in rules)
+
+
+def unseen_events(
+    store: Any, registry: Any, version: int, alias: str, *, newest: int | None = None
+) -> Interactions:
+    """Held-out events for promoting ``version`` over ``alias``'s target, from the store.
+
+    They are the stored events after the last sequence either version consumed (events a
+    version learned from would be ranked out of its lists, so they cannot judge it), the
+    ``newest`` of them if given, as interactions of the candidate's data kind. Raises
+    `ConfigError` when there are none.
+    """
+    if newest is not None and newest < 1:
+        raise ConfigError(f"--newest must be at least 1, got {newest}")
+    infos = [registry.resolve(version)]
+    current = registry.aliases.get(alias)
+    if current is not None:
+        infos.append(registry.resolve(current))
+    after = max(((i.events or {}).get("last_seq") or 0) for i in infos)
+    batch = store.read(after)
+    if not len(batch):
+        raise ConfigError(
+            f"no events in {store.url} after seq {after} (what the versions consumed): "
+            "ingest newer events or pass --data"
+        )
+    frame = batch.to_frame()
+    if newest is not None:
+        frame = frame.iloc[-newest:]
+    kind = registry.load(version).data_kind_
+    return Interactions.from_raw(
+        frame.user_id.to_numpy(),
+        frame.item_id.to_numpy(),
+        frame.value.to_numpy(),
+        frame.timestamp.to_numpy(),
+        kind=kind,
+    )
