@@ -8,6 +8,7 @@ process (for signals). Both wait for ``/readyz``.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,12 +127,28 @@ def start_process(*args: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + str(ROOT)}
     cmd = [sys.executable, "-m", "rectune.cli.main", "serve", *args, "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: `kill_tree` reaches its workers
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, 60.0, proc)
     except BaseException:
-        proc.kill()
-        proc.wait()
+        kill_tree(proc)
         raise
     return proc, url
+
+
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a `start_process` server and every process of its group (uvicorn's workers
+    and their updater children would otherwise outlive a failed test)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

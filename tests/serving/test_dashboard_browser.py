@@ -31,7 +31,7 @@ import pytest
 from rectune.data import default_data_dir, load
 from rectune.online import Registry
 from rectune.serving.titles import title_of
-from tests.serving.conftest import start_process
+from tests.serving.conftest import kill_tree, start_process
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -115,6 +115,19 @@ def run_browser(exe: str, url: str, profile: Path, *extra: str) -> str:
     return done.stdout
 
 
+def _wait_cycle(c: httpx.Client, through: int, timeout: float = 30.0) -> None:
+    """Wait until an updater cycle has looked at the events through sequence ``through``
+    (learned or held out), so that the stream makes a version per step on a slow machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = c.get("/v1/models")
+        if r.status_code == 200:
+            cycle = (r.json()["updater"] or {}).get("last_cycle") or {}
+            if cycle.get("last_seq", 0) + cycle.get("holdout", 0) >= through:
+                return
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """``rectune serve`` over an ML-100K SVD with 3,000 streamed events folded in."""
@@ -148,7 +161,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 assert c.post("/v1/events", json={"events": events[k : k + 300]}).is_success
                 for e in events[k : k + 20]:
                     assert c.get(f"/v1/recommend/{e['user_id']}").is_success
-                time.sleep(0.3)
+                if (k + 300) % 600 == 0:  # one cycle per 600 events, however loaded the machine
+                    _wait_cycle(c, k + 300)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 models = c.get("/v1/models").json()
@@ -178,8 +192,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            kill_tree(proc)
 
 
 def test_the_page_renders_with_data_and_the_user_panel_answers(served: dict[str, Any]) -> None:
