@@ -61,7 +61,9 @@ def _artifacts(client, run_id: str, path: str) -> set[str]:
     return {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run_id, path)}
 
 
-def test_train_then_finetune_runs(files, tmp_path, client, tracking_uri, experiment) -> None:
+def test_train_then_finetune_runs(
+    files, tmp_path, client, tracking_uri, experiment, monkeypatch
+) -> None:
     name, exp_id = experiment()
     art = tmp_path / "svd"
     res = runner.invoke(
@@ -95,7 +97,7 @@ def test_train_then_finetune_runs(files, tmp_path, client, tracking_uri, experim
         app,
         ["finetune", "--from", str(art), "--data", str(files / "new.csv"), "--format", "csv",
          "--out", str(child), "--strategy", "l2sp=0.1", "--epochs", "4", "--early-stopping",
-         "10", *_flags(tracking_uri, name2)],
+         "10", "--mlflow-log-model", *_flags(tracking_uri, name2)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     run = _one_run(client, exp2)
@@ -106,6 +108,17 @@ def test_train_then_finetune_runs(files, tmp_path, client, tracking_uri, experim
     # Early stopping held out a validation share: its RMSE after every epoch.
     assert _steps(client, run.info.run_id, "validation_rmse") == [1, 2, 3, 4]
     assert "lineage.json" in _artifacts(client, run.info.run_id, "artifact")
+    # --mlflow-log-model: the run's MLflow model loads and answers as the fine-tuned artifact.
+    import mlflow
+    import pandas as pd
+
+    import rectune
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # where runs:/ URIs resolve
+    served = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    users = rectune.load(child).user_map_.ids[:3]
+    answer = served.predict(pd.DataFrame({"user_id": users}))
+    assert [list(x) for x in answer["item_ids"]] == rectune.load(child).recommend(users)[0].tolist()
 
 
 def _epoch_losses(path) -> list[float]:

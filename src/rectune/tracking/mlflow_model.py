@@ -113,6 +113,15 @@ def _id_type(id_map: Any) -> str:
     return "long" if id_map.get("dtype") == "int64" else "string"  # as `IdMap.from_json` reads
 
 
+def input_example(artifact_dir: str | Path) -> pd.DataFrame:
+    """Two of the artifact's users, as a request (saved as ``input_example.json`` and
+    ``serving_input_example.json``, which MLflow checks by predicting them when saving)."""
+    from rectune.registry.artifacts import read_json
+
+    users = read_json(artifact_dir, "ids.json")["users"]["ids"][:2]
+    return pd.DataFrame({"user_id": users})
+
+
 def _requirements() -> list[str]:
     from rectune.version import __version__
 
@@ -137,6 +146,7 @@ def save(artifact_dir: str | Path, path: str | Path) -> Path:
         python_model=str(CODE_PATH),
         artifacts={ARTIFACT_KEY: str(source)},
         signature=signature(source),
+        input_example=input_example(source),
         pip_requirements=_requirements(),
     )
     return Path(path)
@@ -154,6 +164,7 @@ def log_model(artifact_dir: str | Path, name: str = "model", *, run: Any = None)
         "python_model": str(CODE_PATH),
         "artifacts": {ARTIFACT_KEY: str(source)},
         "signature": signature(source),
+        "input_example": input_example(source),
         "pip_requirements": _requirements(),
     }
     if run is None:
