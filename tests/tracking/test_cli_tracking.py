@@ -184,20 +184,9 @@ def test_tune_parent_and_nested_trial_runs(files, tmp_path, client, tracking_uri
 
 
 def test_updater_session_run_has_a_step_per_cycle(tmp_path, client, tracking_uri, experiment):
-    from rectune.data.synthetic import generate
-    from rectune.models import create_model
-    from rectune.online import EventStore, Registry
+    from rectune.online import Registry
 
-    data = generate(200, 100, 4_000, seed=3, with_features=False)
-    order = np.argsort(data.timestamps, kind="stable")
-    old, new = data.subset(order[:3_000]), data.subset(order[3_000:])
-    create_model("svd", epochs=3).fit(old).save(tmp_path / "svd")
-    reg = Registry.init(tmp_path / "reg", tmp_path / "svd")
-    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
-    store.append(
-        {"user_id": new.user_ids, "item_id": new.item_ids, "value": new.values,
-         "timestamp": new.timestamps}
-    )  # fmt: skip
+    reg, store = _updater_world(tmp_path)
     name, exp_id = experiment()
     res = runner.invoke(
         app,
@@ -261,3 +250,64 @@ def test_cli_without_mlflow_works_when_tracking_is_off(files, tmp_path, monkeypa
          "--split", "random"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+
+
+def _updater_world(tmp_path):
+    """An SVD champion in a registry, and 1,000 newer events waiting in its store."""
+    from rectune.data.synthetic import generate
+    from rectune.models import create_model
+    from rectune.online import EventStore, Registry
+
+    data = generate(200, 100, 4_000, seed=3, with_features=False)
+    order = np.argsort(data.timestamps, kind="stable")
+    old, new = data.subset(order[:3_000]), data.subset(order[3_000:])
+    create_model("svd", epochs=3).fit(old).save(tmp_path / "svd")
+    reg = Registry.init(tmp_path / "reg", tmp_path / "svd")
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    store.append(
+        {"user_id": new.user_ids, "item_id": new.item_ids, "value": new.values,
+         "timestamp": new.timestamps}
+    )  # fmt: skip
+    return reg, store
+
+
+def test_service_updater_process_logs_its_session(tmp_path, client, tracking_uri, experiment):
+    """``rectune serve --mlflow*``: the updater child process logs one run, a step per cycle,
+    and ends it FINISHED when the service stops it."""
+    import time
+
+    from rectune.serving.settings import ServeSettings
+    from rectune.serving.updating import UpdaterProcess
+
+    reg, store = _updater_world(tmp_path)
+    name, exp_id = experiment()
+    settings = ServeSettings(
+        registry=str(reg.root), store=store.url, every_events=200, every_seconds=0.2,
+        updater_nice=0, mlflow_uri=tracking_uri, mlflow_experiment=name,
+    )  # fmt: skip
+    proc = UpdaterProcess(settings)
+    proc.start()
+    try:
+        deadline = time.monotonic() + 90
+        while proc.status().get("lag_events", 1) > 0 or not proc.status().get("cycles"):
+            assert proc.state not in ("failed", "stopped"), proc.status()
+            assert time.monotonic() < deadline, proc.status()
+            time.sleep(0.2)
+        cycles = proc.status()["cycles"]
+    finally:
+        proc.stop()
+    run = _one_run(client, exp_id)
+    assert run.info.status == "FINISHED" and run.data.tags["rectune.command"] == "serve"
+    assert _steps(client, run.info.run_id, "promoted") == list(range(1, cycles + 1))
+    assert run.data.metrics["final_lag_events"] == 0
+    assert "manifest.json" in _artifacts(client, run.info.run_id, "artifact")
+
+
+def test_serve_refuses_mlflow_without_an_updater(tmp_path) -> None:
+    reg, store = _updater_world(tmp_path)
+    res = runner.invoke(
+        app,
+        ["serve", "--registry", str(reg.root), "--store", store.url, "--no-update", "--mlflow",
+         "--port", "0"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "--no-update" in res.output, res.output

@@ -27,6 +27,7 @@ from __future__ import annotations
 import typer
 
 from rectune.cli._common import user_errors
+from rectune.cli._tracking import MLFLOW, MLFLOW_EXPERIMENT, MLFLOW_URI
 
 
 def serve(
@@ -63,6 +64,9 @@ def serve(
     keep_serving: bool = typer.Option(
         False, "--keep-serving", help="--demo: keep serving after the stream (Ctrl-C stops)."
     ),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
 ) -> None:
     """Serve recommendations and take events over HTTP (FastAPI + uvicorn)."""
     from rectune.serving.server import preflight, run_server
@@ -85,6 +89,9 @@ def serve(
                 "every_events": every_events,
                 "every_seconds": every_seconds,
                 "data": data,
+                "mlflow": mlflow,
+                "mlflow_uri": mlflow_uri,
+                "mlflow_experiment": mlflow_experiment,
             }
         )
         preflight(host, settings)

@@ -153,29 +153,31 @@ def save(artifact_dir: str | Path, path: str | Path) -> Path:
 
 
 def log_model(artifact_dir: str | Path, name: str = "model", *, run: Any = None) -> Any:
-    """Log the rectune artifact as an MLflow model ``name`` into the active MLflow run, or
-    into ``run`` (a `rectune.tracking.Run`); returns MLflow's `ModelInfo` (``model_uri``)."""
+    """Log the rectune artifact as an MLflow model ``name``.
+
+    Into the active MLflow run (`mlflow.pyfunc.log_model`; returns its `ModelInfo`), or, given
+    ``run`` (a `rectune.tracking.Run`), into that run's artifacts under ``name`` (`save`, then
+    copied: no global MLflow state is touched; returns ``runs:/RUN_ID/NAME``).
+    """
     from rectune.tracking.runs import require_mlflow
 
     mlflow = require_mlflow()
     source = _check_artifact(artifact_dir)
-    kwargs = {
-        "name": name,
-        "python_model": str(CODE_PATH),
-        "artifacts": {ARTIFACT_KEY: str(source)},
-        "signature": signature(source),
-        "input_example": input_example(source),
-        "pip_requirements": _requirements(),
-    }
     if run is None:
-        return mlflow.pyfunc.log_model(**kwargs)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(run.client.tracking_uri)
-    try:
-        with mlflow.start_run(run_id=run.run_id):
-            return mlflow.pyfunc.log_model(**kwargs)
-    finally:
-        mlflow.set_tracking_uri(previous)
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(CODE_PATH),
+            artifacts={ARTIFACT_KEY: str(source)},
+            signature=signature(source),
+            input_example=input_example(source),
+            pip_requirements=_requirements(),
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rectune-mlflow-") as tmp:
+        saved = save(source, Path(tmp) / name)
+        run.log_dir(saved, name)
+    return f"runs:/{run.run_id}/{name}"
 
 
 __all__ = ["ARTIFACT_KEY", "CODE_PATH", "DEFAULT_N", "log_model", "recommend_frame", "save"]

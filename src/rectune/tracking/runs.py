@@ -209,30 +209,36 @@ def start_run(
 
     The tracking store is reached before any work starts, so a bad ``uri`` fails at once.
     """
-    mlflow = require_mlflow()
     from rectune.version import __version__
 
+    client, exp = check_tracking(settings)
+    tags = {"rectune.command": command, "rectune.version": __version__}
     try:
-        client = mlflow.MlflowClient(tracking_uri=settings.uri)
-        exp = experiment_id(client, settings.experiment)
-        run = _create(
-            client,
-            exp,
-            settings.run_name or run_name,
-            None,
-            {"rectune.command": command, "rectune.version": __version__},
-        )
-    except mlflow.exceptions.MlflowException as exc:
-        where = settings.uri or mlflow.get_tracking_uri()
-        raise ConfigError(f"MLflow tracking at {where}: {exc.message}") from None
+        run = _create(client, exp, settings.run_name or run_name, None, tags)
+    except Exception as exc:
+        raise ConfigError(f"MLflow tracking at {client.tracking_uri}: {exc}") from None
     with _ending(run):
         yield run
+
+
+def check_tracking(settings: TrackingSettings) -> tuple[Any, str]:
+    """Reach the tracking store of ``settings``: ``(client, experiment id)``, or a
+    `ConfigError` (mlflow missing, a bad URI, an unreachable store)."""
+    mlflow = require_mlflow()
+    try:
+        client = mlflow.MlflowClient(tracking_uri=settings.uri)
+        return client, experiment_id(client, settings.experiment)
+    except Exception as exc:  # MlflowException, or a driver's error for a bad store URI
+        where = settings.uri or mlflow.get_tracking_uri()
+        message = getattr(exc, "message", None) or str(exc)
+        raise ConfigError(f"MLflow tracking at {where}: {message}") from None
 
 
 __all__ = [
     "INSTALL_HINT",
     "Run",
     "TrackingSettings",
+    "check_tracking",
     "flatten",
     "metric_key",
     "param_value",
