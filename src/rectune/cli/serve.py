@@ -5,13 +5,15 @@
     rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
                   [--token-file FILE] [--workers N] [--no-update]
                   [--every-events N] [--every-seconds T] [--data DIR]
+                  [--mlflow] [--mlflow-uri URI] [--mlflow-experiment NAME]
     rectune serve --demo [--data DIR] [--demo-seconds 40] [--keep-serving]
 
-``--data DIR``: a dataset whose item text gives the dashboard its titles. ``--demo`` runs the
-whole life on the embedded default (`rectune.serving.demo`): it trains SVD on ``--data`` (or
-synthetic data), makes a registry (in ``--registry`` or a temporary directory), serves it on
-SQLite on loopback with the updater on, streams the newer events in over HTTP and prints the
-dashboard URL and every promotion.
+``--data DIR``: a dataset whose item text gives the dashboard its titles. ``--mlflow*``: the
+updater's session is one MLflow run with a step per cycle (`rectune.tracking.record`).
+``--demo`` runs the whole life on the embedded default (`rectune.serving.demo`): it trains
+SVD on ``--data`` (or synthetic data), makes a registry (in ``--registry`` or a temporary
+directory), serves it on SQLite on loopback with the updater on, streams the newer events in
+over HTTP and prints the dashboard URL and every promotion.
 
 The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
 needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
