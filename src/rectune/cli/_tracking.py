@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 MLFLOW = typer.Option(
-    False, "--mlflow", help="Log this run to MLflow (needs: pip install rectune[mlflow])."
+    False, "--mlflow", help="Log this run to MLflow (needs: pip install rectune\\[mlflow])."
 )
 MLFLOW_URI = typer.Option(
     None, "--mlflow-uri", help="MLflow tracking URI, e.g. sqlite:///mlflow.db (implies --mlflow)."
@@ -48,9 +48,24 @@ def tracked(
         return
     from rectune.tracking import TrackingSettings, start_run
 
+    quiet_mlflow()
     settings = TrackingSettings(uri=uri, experiment=experiment, run_name=run_name)
     with start_run(settings, command=command, run_name=default_name) as run:
         yield run
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines and artifact progress bars off in the CLI (``-v`` keeps its INFO):
+    the command's own output stays readable. (Its import sets its logger to INFO: set after.)"""
+    import logging
+    import os
+
+    from rectune.tracking import require_mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    require_mlflow()
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def log_artifact_run(

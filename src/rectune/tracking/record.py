@@ -20,7 +20,8 @@ tune               one parent run (params: model, metric, split, trials, the spa
                    seconds; artifacts: ``tune.json``, the best TOML) and one nested run per
                    trial (params: the trial's values; metric ``validation_<m>``, the pruner's
                    per-epoch values as ``epoch_validation_<m>`` with ``step=epoch``,
-                   per-epoch ``loss``; tags ``rectune.trial``, ``rectune.trial_state``)
+                   per-epoch ``loss``; tags ``rectune.trial``, ``rectune.trial_state``); a
+                   resumed study's run holds every trial of the study, earlier ones too
 updater            one run per session, one step per cycle (`UpdaterRun`)
 =================  =========================================================================
 """
