@@ -151,3 +151,21 @@ def test_mlflow_models_serve_answers_invocations(fitted, saved, tmp_path) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         log.close()
+
+
+def test_log_model_into_the_active_run(fitted, tracking_uri, experiment, monkeypatch) -> None:
+    """`log_model` inside the user's own ``mlflow.start_run()``: an MLflow 3 logged model."""
+    import mlflow
+
+    from rectune.tracking import mlflow_model
+
+    name, _ = experiment()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
+    with mlflow.start_run() as run:
+        info = mlflow_model.log_model(fitted["root"] / "svd", "recs")
+    assert info.run_id == run.info.run_id and info.signature.inputs.input_names()[0] == "user_id"
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    users = fitted["data"].user_map.ids[:2]
+    out = loaded.predict(pd.DataFrame({"user_id": users}), params={"n": 3})
+    assert [list(x) for x in out["item_ids"]] == fitted["model"].recommend(users, n=3)[0].tolist()
