@@ -118,7 +118,9 @@ def _emit(status: dict[str, Any]) -> None:
 class SessionRun:
     """The updater session's MLflow run (``settings.tracking``), opened at the first cycle this
     process runs (a worker that only follows opens none) and ended with the process: FINISHED
-    after a stop, FAILED when the updater failed."""
+    after a stop, FAILED when the updater failed. A cycle that cannot be logged stops the
+    updater like any other failure (``/v1/models`` says why): a run is never left silently
+    incomplete."""
 
     def __init__(self, settings: ServeSettings, updater: Any, stack: ExitStack) -> None:
         self.settings, self.updater, self.stack = settings, updater, stack
@@ -128,9 +130,11 @@ class SessionRun:
         if not self.settings.tracking:
             return
         if self.session is None:
-            from rectune.tracking import TrackingSettings, start_run
+            from rectune.tracking import TrackingSettings, require_mlflow, start_run
             from rectune.tracking.record import UpdaterRun
 
+            require_mlflow()
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # its import set INFO
             where = TrackingSettings(self.settings.mlflow_uri, self.settings.mlflow_experiment)
             name = f"serve-updater-{self.settings.alias}"
             run = self.stack.enter_context(start_run(where, command="serve", run_name=name))
