@@ -41,6 +41,7 @@ LAYERS = {
     "compression": 6,
     "tuning": 6,
     "reports": 6,
+    "tracking": 6,
     "serving": 7,
     "client": 7,
     "cli": 8,

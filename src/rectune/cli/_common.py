@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID
 
 from rectune.config import load_toml, parse_overrides
@@ -53,7 +54,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RectuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escaped: a message's own brackets ("rectune[mlflow]") are text, not rich markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 

@@ -17,6 +17,13 @@ from rectune.cli._common import (
     user_errors,
     write_json,
 )
+from rectune.cli._tracking import (
+    MLFLOW,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_URI,
+    tracked,
+)
 
 SPLITS = ("kfold", "random", "temporal", "user-temporal", "leave-last", "cold-users", "cold-items")
 
@@ -35,6 +42,10 @@ def evaluate(
     n_support: int | None = typer.Option(None, "--n-support", help="cold-users: support rows."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Drop and count bad rows."),
     json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
+    mlflow_run_name: str | None = MLFLOW_RUN_NAME,
 ) -> None:
     """Evaluate a model with a split and metrics; print a table, optionally write JSON."""
     from rectune.evaluation.metric_names import predicts_ratings
@@ -62,21 +73,29 @@ def evaluate(
             metric_list = defaults.get("metrics", default.split(","))
         else:
             metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
-        with progress_display() as (bar, _):
-            task = bar.add_task(f"{name} {split} folds", total=None)
-            result = run(
-                name,
-                inter,
-                params=params,
-                split=split,
-                metrics=metric_list,
-                seed=seed,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                train=TrainConfig(progress=True),
-                **{k: v for k, v in options.items() if v is not None},
-            )
-        out = result.to_dict()
-        out["data"]["path"] = data
+        with tracked(
+            "evaluate", mlflow, mlflow_uri, mlflow_experiment, mlflow_run_name,
+            f"evaluate-{name}",
+        ) as tracking:  # fmt: skip
+            with progress_display() as (bar, _):
+                task = bar.add_task(f"{name} {split} folds", total=None)
+                result = run(
+                    name,
+                    inter,
+                    params=params,
+                    split=split,
+                    metrics=metric_list,
+                    seed=seed,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    train=TrainConfig(progress=True),
+                    **{k: v for k, v in options.items() if v is not None},
+                )
+            out = result.to_dict()
+            out["data"]["path"] = data
+            if tracking is not None:
+                from rectune.tracking.record import log_evaluation
+
+                log_evaluation(tracking, out)
     _print(out)
     write_json(json_out, out)
 

@@ -21,6 +21,14 @@ from rectune.cli._common import (
     user_errors,
     write_json,
 )
+from rectune.cli._tracking import (
+    MLFLOW,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_LOG_MODEL,
+    MLFLOW_RUN_NAME,
+    MLFLOW_URI,
+    tracked,
+)
 from rectune.config import parse_overrides
 from rectune.errors import ConfigError
 
@@ -72,6 +80,11 @@ def finetune(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Drop and count bad rows."),
     json_out: str | None = typer.Option(None, "--json", help="Write a summary as JSON here."),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
+    mlflow_run_name: str | None = MLFLOW_RUN_NAME,
+    mlflow_log_model: bool = MLFLOW_LOG_MODEL,
 ) -> None:
     """Fine-tune a saved model on new data and save the result as a child artifact."""
     from rectune.registry import load_model
@@ -100,12 +113,23 @@ def finetune(
             | {k: v for k, v in flags.items() if v is not None}
         )
         model = load_model(parent)
-        inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
-        with progress_display(f"fine-tuning {model.name} on {len(inter):,} interactions"):
-            model.finetune(inter, train=train, strategy=strat)
-        info = model.fit_info_
-        artifact_id = model.save(out, parent=parent, strategy=strat.to_dict())
-        lineage = read_json(out, "lineage.json")
+        with tracked(
+            "finetune", mlflow, mlflow_uri, mlflow_experiment, mlflow_run_name,
+            f"finetune-{model.name}", mlflow_log_model,
+        ) as run:  # fmt: skip
+            inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
+            with progress_display(f"fine-tuning {model.name} on {len(inter):,} interactions"):
+                model.finetune(inter, train=train, strategy=strat)
+            info = model.fit_info_
+            artifact_id = model.save(out, parent=parent, strategy=strat.to_dict())
+            lineage = read_json(out, "lineage.json")
+            if run is not None:
+                from rectune.cli._tracking import log_artifact_run
+
+                log_artifact_run(
+                    run, model, out, data, mlflow_log_model, strategy=strat.to_dict(),
+                    validation_metric=train.validation_metric,
+                )  # fmt: skip
     summary = {
         "artifact_id": artifact_id,
         "path": out,

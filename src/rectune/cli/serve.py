@@ -5,13 +5,15 @@
     rectune serve --registry REG [--store URL] [--host 127.0.0.1] [--port 8000]
                   [--token-file FILE] [--workers N] [--no-update]
                   [--every-events N] [--every-seconds T] [--data DIR]
+                  [--mlflow] [--mlflow-uri URI] [--mlflow-experiment NAME]
     rectune serve --demo [--data DIR] [--demo-seconds 40] [--keep-serving]
 
-``--data DIR``: a dataset whose item text gives the dashboard its titles. ``--demo`` runs the
-whole life on the embedded default (`rectune.serving.demo`): it trains SVD on ``--data`` (or
-synthetic data), makes a registry (in ``--registry`` or a temporary directory), serves it on
-SQLite on loopback with the updater on, streams the newer events in over HTTP and prints the
-dashboard URL and every promotion.
+``--data DIR``: a dataset whose item text gives the dashboard its titles. ``--mlflow*``: the
+updater's session is one MLflow run with a step per cycle (`rectune.tracking.record`).
+``--demo`` runs the whole life on the embedded default (`rectune.serving.demo`): it trains
+SVD on ``--data`` (or synthetic data), makes a registry (in ``--registry`` or a temporary
+directory), serves it on SQLite on loopback with the updater on, streams the newer events in
+over HTTP and prints the dashboard URL and every promotion.
 
 The default store is ``sqlite:///REG/events.db`` (created on first use). Every write route
 needs ``Authorization: Bearer <token>`` with the token in ``--token-file``; without a token
@@ -27,6 +29,7 @@ from __future__ import annotations
 import typer
 
 from rectune.cli._common import user_errors
+from rectune.cli._tracking import MLFLOW, MLFLOW_EXPERIMENT, MLFLOW_URI
 
 
 def serve(
@@ -63,6 +66,9 @@ def serve(
     keep_serving: bool = typer.Option(
         False, "--keep-serving", help="--demo: keep serving after the stream (Ctrl-C stops)."
     ),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
 ) -> None:
     """Serve recommendations and take events over HTTP (FastAPI + uvicorn)."""
     from rectune.serving.server import preflight, run_server
@@ -85,6 +91,9 @@ def serve(
                 "every_events": every_events,
                 "every_seconds": every_seconds,
                 "data": data,
+                "mlflow": mlflow,
+                "mlflow_uri": mlflow_uri,
+                "mlflow_experiment": mlflow_experiment,
             }
         )
         preflight(host, settings)

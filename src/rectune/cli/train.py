@@ -12,6 +12,14 @@ from rectune.cli._common import (
     progress_display,
     user_errors,
 )
+from rectune.cli._tracking import (
+    MLFLOW,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_LOG_MODEL,
+    MLFLOW_RUN_NAME,
+    MLFLOW_URI,
+    tracked,
+)
 
 
 def train(
@@ -28,19 +36,31 @@ def train(
         "--checkpoint-dir",
         help="Torch models: checkpoint here after every epoch; resume if it holds one.",
     ),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
+    mlflow_run_name: str | None = MLFLOW_RUN_NAME,
+    mlflow_log_model: bool = MLFLOW_LOG_MODEL,
 ) -> None:
     """Fit a model on all of a dataset and save it as an artifact directory."""
+    from rectune.cli._tracking import log_artifact_run
     from rectune.models import create_model
     from rectune.training import TrainConfig
 
     with user_errors():
         name, params, _ = model_spec(model, sets, config)
-        inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
-        rec = create_model(name, **params)
-        train = TrainConfig(seed=seed, progress=True)
-        with progress_display(f"fitting {name} on {len(inter):,} interactions"):
-            rec.fit(inter, train=train, checkpoint_dir=checkpoint_dir)
-        artifact_id = rec.save(out, metrics={})
+        with tracked(
+            "train", mlflow, mlflow_uri, mlflow_experiment, mlflow_run_name,
+            f"train-{name}", mlflow_log_model,
+        ) as run:  # fmt: skip
+            inter = load_data(data, fmt, skip_bad_rows=skip_bad_rows)
+            rec = create_model(name, **params)
+            train = TrainConfig(seed=seed, progress=True)
+            with progress_display(f"fitting {name} on {len(inter):,} interactions"):
+                rec.fit(inter, train=train, checkpoint_dir=checkpoint_dir)
+            artifact_id = rec.save(out, metrics={})
+            if run is not None:
+                log_artifact_run(run, rec, out, data, mlflow_log_model)
     console.print(
         f"fitted [bold]{name}[/] in {rec.fit_info_['fit_seconds']:.2f}s; "
         f"saved artifact {artifact_id} to {out}"

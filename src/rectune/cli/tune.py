@@ -9,6 +9,13 @@ import typer
 from rich.table import Table
 
 from rectune.cli._common import FORMATS, console, err_console, load_data, user_errors, write_json
+from rectune.cli._tracking import (
+    MLFLOW,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_URI,
+    tracked,
+)
 
 
 def tune(
@@ -32,6 +39,10 @@ def tune(
     timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after S."),
     out: str | None = typer.Option(None, "--out", help="Write the best config TOML here."),
     json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON here."),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
+    mlflow_run_name: str | None = MLFLOW_RUN_NAME,
 ) -> None:
     """Search hyperparameters on a validation split of the training part; report the test split."""
     import optuna
@@ -42,16 +53,23 @@ def tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with user_errors():
         search = SearchSpace.load(space)
-        inter = load_data(data, fmt)
-        with console.status(f"tuning {model}: {trials} trials on {metric}"):
-            result = run(model, inter, search, trials=trials, metric=metric, split=split,
-                         test_size=test_size, validation_size=validation_size, seed=seed,
-                         storage=storage, study_name=study_name, prune=prune,
-                         timeout=timeout)  # fmt: skip
-        doc = result.to_dict()
-        doc["data"]["path"] = data
-        if out:
-            write_best_toml(result, out)
+        with tracked(
+            "tune", mlflow, mlflow_uri, mlflow_experiment, mlflow_run_name, f"tune-{model}"
+        ) as tracking:
+            inter = load_data(data, fmt)
+            with console.status(f"tuning {model}: {trials} trials on {metric}"):
+                result = run(model, inter, search, trials=trials, metric=metric, split=split,
+                             test_size=test_size, validation_size=validation_size, seed=seed,
+                             storage=storage, study_name=study_name, prune=prune,
+                             timeout=timeout)  # fmt: skip
+            doc = result.to_dict()
+            doc["data"]["path"] = data
+            if out:
+                write_best_toml(result, out)
+            if tracking is not None:
+                from rectune.tracking.record import log_tune
+
+                log_tune(tracking, doc, out)
     _print(doc)
     if out:
         err_console.print(f"best config written to {out}")

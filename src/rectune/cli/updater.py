@@ -15,6 +15,13 @@ import threading
 import typer
 
 from rectune.cli._common import FORMATS, console, load_data, user_errors
+from rectune.cli._tracking import (
+    MLFLOW,
+    MLFLOW_EXPERIMENT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_URI,
+    tracked,
+)
 
 
 def updater(
@@ -46,6 +53,10 @@ def updater(
     ),
     fmt: str = typer.Option("auto", "--format", help=f"Format of --data: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per cycle."),
+    mlflow: bool = MLFLOW,
+    mlflow_uri: str | None = MLFLOW_URI,
+    mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
+    mlflow_run_name: str | None = MLFLOW_RUN_NAME,
 ) -> None:
     """Fold the store's new events into the champion and promote each version through the guard."""
     from rectune.online.live import Updater
@@ -68,11 +79,28 @@ def updater(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
-            if once:
-                for cycle in up.run_once():
+            with tracked(
+                "updater", mlflow, mlflow_uri, mlflow_experiment, mlflow_run_name,
+                f"updater-{alias}",
+            ) as run:  # fmt: skip
+                session = None
+                if run is not None:
+                    from rectune.tracking.record import UpdaterRun
+
+                    session = UpdaterRun(run, up)
+
+                def shown(cycle) -> None:  # type: ignore[no-untyped-def]
                     _show(cycle, as_json)
-            else:
-                up.run(stop, on_cycle=lambda cycle: cycle and _show(cycle, as_json))
+                    if session is not None:
+                        session.cycle(cycle)
+
+                if once:
+                    for cycle in up.run_once():
+                        shown(cycle)
+                else:
+                    up.run(stop, on_cycle=lambda cycle: cycle and shown(cycle))
+                if session is not None:
+                    session.finish()
         finally:
             up.close()
     if not as_json:

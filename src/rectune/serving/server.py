@@ -49,7 +49,8 @@ def check_bind(host: str, settings: ServeSettings) -> None:
 
 def preflight(host: str, settings: ServeSettings) -> None:
     """Every check that can fail before the port is bound, each a one-line `RectuneError`:
-    the address, the token file, the registry and its alias, the store, the titles' data."""
+    the address, the token file, the registry and its alias, the store, the titles' data,
+    the MLflow tracking store of the updater's run."""
     from rectune.online.registry import Registry
     from rectune.online.store import EventStore
     from rectune.serving.settings import read_token
@@ -61,6 +62,14 @@ def preflight(host: str, settings: ServeSettings) -> None:
     EventStore(settings.store).close()
     if settings.data is not None:
         load_titles(settings.data)
+    if settings.tracking:  # the updater's MLflow run: reach its store now, not minutes later
+        from rectune.errors import ConfigError
+        from rectune.tracking import TrackingSettings
+        from rectune.tracking.runs import check_tracking
+
+        if not settings.update:
+            raise ConfigError("--mlflow logs the updater's session, and --no-update runs none")
+        check_tracking(TrackingSettings(settings.mlflow_uri, settings.mlflow_experiment))
 
 
 def run_server(

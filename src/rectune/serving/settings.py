@@ -77,6 +77,20 @@ class ServeSettings(ConfigBase):
     dashboard its item titles (None: titles only from posted item records, else ids)."""
     sample_seconds: float = Field(1.0, gt=0, le=60)
     """How often the dashboard's live series (ingest rate, lag, latency) take a sample."""
+    mlflow: bool = False
+    """Log the updater's session to MLflow: one run, a step per cycle
+    (`rectune.tracking.record.UpdaterRun`), opened by the process that holds the updater lock
+    at its first cycle (needs ``rectune[mlflow]``). On when ``mlflow_uri`` or
+    ``mlflow_experiment`` is set."""
+    mlflow_uri: str | None = None
+    """MLflow tracking URI of that run (None: ``MLFLOW_TRACKING_URI``, else MLflow's default)."""
+    mlflow_experiment: str | None = None
+    """MLflow experiment of that run (None: ``MLFLOW_EXPERIMENT_NAME``, else the default)."""
+
+    @property
+    def tracking(self) -> bool:
+        """Whether the updater's session is logged to MLflow."""
+        return bool(self.mlflow or self.mlflow_uri or self.mlflow_experiment)
 
     def to_env(self) -> str:
         """The settings as the JSON value of ``RECTUNE_SERVE``."""

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from rectune.errors import RegistryError
@@ -114,13 +115,48 @@ def _emit(status: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _loop(updater: Any, settings: ServeSettings, stop: threading.Event) -> None:
+class SessionRun:
+    """The updater session's MLflow run (``settings.tracking``), opened at the first cycle this
+    process runs (a worker that only follows opens none) and ended with the process: FINISHED
+    after a stop, FAILED when the updater failed. A cycle that cannot be logged stops the
+    updater like any other failure (``/v1/models`` says why): a run is never left silently
+    incomplete."""
+
+    def __init__(self, settings: ServeSettings, updater: Any, stack: ExitStack) -> None:
+        self.settings, self.updater, self.stack = settings, updater, stack
+        self.session: Any = None
+
+    def cycle(self, cycle: Any) -> None:
+        if not self.settings.tracking:
+            return
+        if self.session is None:
+            from rectune.tracking import TrackingSettings, require_mlflow, start_run
+            from rectune.tracking.record import UpdaterRun
+
+            require_mlflow()
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # its import set INFO
+            where = TrackingSettings(self.settings.mlflow_uri, self.settings.mlflow_experiment)
+            name = f"serve-updater-{self.settings.alias}"
+            run = self.stack.enter_context(start_run(where, command="serve", run_name=name))
+            self.session = UpdaterRun(run, self.updater)
+        self.session.cycle(cycle)
+
+    def finish(self) -> None:
+        if self.session is not None:
+            self.session.finish()
+
+
+def _loop(
+    updater: Any, settings: ServeSettings, stop: threading.Event, tracker: SessionRun | None = None
+) -> None:
     """Run the updater, reporting its state; a failed cycle is retried with backoff, and
     while another process holds the updater lock this one only serves (``following``)."""
     state, refreshed = "starting", 0.0
 
     def on_cycle(cycle: Any) -> None:
         nonlocal state, refreshed
+        if cycle is not None and tracker is not None:
+            tracker.cycle(cycle)
         now = time.monotonic()
         if state != "updating" or cycle is not None or now - refreshed >= STATUS_SECONDS:
             state = "updating"
@@ -171,7 +207,10 @@ def child_main() -> None:
             every_seconds=settings.every_seconds,
             alias=settings.alias,
         )
-        _loop(updater, settings, stop)
+        with ExitStack() as stack:
+            tracker = SessionRun(settings, updater, stack)
+            _loop(updater, settings, stop, tracker)
+            tracker.finish()
         _emit({"state": "stopped", "error": None})
     except Exception as exc:  # the service goes on serving; /v1/models shows why
         logger.exception("the updater stopped")
