@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,7 +35,12 @@ _BAD_KEY_CHARS = re.compile(r"[^\w./\- :]")
 
 
 def require_mlflow() -> ModuleType:
-    """The ``mlflow`` module, or a `ConfigError` saying how to install it."""
+    """The ``mlflow`` module, or a `ConfigError` saying how to install it.
+
+    MLflow 3 reports usage to its servers by default; rectune turns that off unless the user
+    set ``MLFLOW_DISABLE_TELEMETRY`` themselves (a tool that tracks runs on a laptop or an
+    offline machine should not phone home, and a blocked connection stalls each command)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         import mlflow
     except ImportError as exc:
