@@ -105,7 +105,8 @@ def save_model(
         maps = [m.to_json() for m in (model.user_map_, model.item_map_)]
         if compact:
             maps = [encode_ids(m) for m in maps]
-        _write_json(tmp / "ids.json", {"users": maps[0], "items": maps[1], "kind": model.data_kind_})
+        ids = {"users": maps[0], "items": maps[1], "kind": model.data_kind_}
+        _write_json(tmp / "ids.json", ids)
         _write_json(
             tmp / "train.json",
             {
