@@ -81,7 +81,7 @@ def test_lossy_codecs_never_quantize_values_off_their_grid() -> None:
 
 
 def test_bad_storage_is_an_error_naming_the_entry() -> None:
-    x = np.ones((4, 8), dtype=np.float32)
+    x = dequantize_int8(*quantize_int8(np.ones((4, 8), dtype=np.float32)))
     stored, meta = encode_state({"t": x}, {"t": "int8"})
     del stored["t@scale"]
     with pytest.raises(ArtifactError, match=r"params\.npz: entry 't' int8 storage needs"):

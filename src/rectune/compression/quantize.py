@@ -2,11 +2,11 @@
 
 Every float array of rows in a model's state (user/item factors, the EASE weights, a torch
 model's embedding tables and layer weights; BPMF's posterior samples) is stored as int8 codes
-with one float32 scale per row (symmetric, `rectune.registry.codecs.quantize_int8`) or as
-float16; the model then holds the dequantized values, so its scores are exactly those the
-artifact reloads to. EASE's Gram matrix (kept for updates) is recomputed from the seen matrix
-on load instead of stored. 1-D arrays (biases, norms) stay as they are: they are a small share
-of the bytes and quantizing them buys little.
+with one scale per row (symmetric, scales on a float16 grid stored in two bytes:
+`rectune.registry.codecs.quantize_int8`) or as float16; the model then holds the dequantized
+values, so its scores are exactly those the artifact reloads to. EASE's Gram matrix (kept for
+updates) is recomputed from the seen matrix on load instead of stored. 1-D arrays (biases,
+norms) stay as they are: they are a small share of the bytes and quantizing them buys little.
 """
 
 from __future__ import annotations

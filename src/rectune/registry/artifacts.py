@@ -30,11 +30,14 @@ from rectune.registry.codecs import (
     parent_compression,
     stored_compressed,
 )
+from rectune.registry.packing import decode_ids, encode_ids
 from rectune.training.info import fit_info
 from rectune.version import __version__
 
-#: Ordinary artifacts keep writing version 1; version 2 marks stored-compressed arrays
-#: (``"storage"`` in config.json, `rectune.registry.codecs`), which older readers refuse.
+#: Ordinary artifacts keep writing version 1; versions 2 and 3 mark stored-compressed arrays
+#: (``"storage"`` in config.json, `rectune.registry.codecs`; 3 adds the varint, const and
+#: seen_count codecs, float16 scales, a deflated params.npz and varint id maps), which older
+#: readers refuse. Every version up to this one loads.
 FORMAT_VERSION = COMPRESSED_VERSION
 _PLAIN_VERSION = 1
 _FILES = ("config.json", "params.npz", "ids.json", "train.json", "metrics.json", "lineage.json")
@@ -95,17 +98,15 @@ def save_model(
             "format_version": _PLAIN_VERSION,
         }
         state = stored_compressed(model, state, cfg)
+        compact = cfg["format_version"] >= COMPRESSED_VERSION  # deflated, varint id maps
         _write_json(tmp / "config.json", cfg)
         with (tmp / "params.npz").open("wb") as fh:
-            np.savez(fh, **state)
-        _write_json(
-            tmp / "ids.json",
-            {
-                "users": model.user_map_.to_json(),
-                "items": model.item_map_.to_json(),
-                "kind": model.data_kind_,
-            },
-        )
+            (np.savez_compressed if compact else np.savez)(fh, **state)
+        maps = [m.to_json() for m in (model.user_map_, model.item_map_)]
+        if compact:
+            maps = [encode_ids(m) for m in maps]
+        ids = {"users": maps[0], "items": maps[1], "kind": model.data_kind_}
+        _write_json(tmp / "ids.json", ids)
         _write_json(
             tmp / "train.json",
             {
@@ -339,7 +340,7 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     maps = {}
     for side in ("users", "items"):
         try:
-            maps[side] = IdMap.from_json(ids[side])
+            maps[side] = IdMap.from_json(decode_ids(ids[side]))
         except Exception as exc:  # wrong types, duplicates...: the map is unusable
             raise ArtifactError(f"{ids_path}: entry {side!r} is not an id map ({exc})") from None
     params = path / "params.npz"

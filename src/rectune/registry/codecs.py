@@ -7,7 +7,9 @@ another way and how, and `decode_state` turns them back into the arrays the mode
 - ``int8``: symmetric per-row quantization (Jacob et al. 2018, "Quantization and training of
   neural networks for efficient integer-arithmetic-only inference", with one scale per row as
   in per-channel weight quantization): ``q = round(x / s)`` with ``s = max|row| / 127``;
-  ``q`` is stored under the array's own key, ``s`` (float32) under ``<key>@scale``.
+  ``q`` is stored under the array's own key, ``s`` under ``<key>@scale``: since format 3 as
+  float16 times ``2**-scale_exp`` (the scales are chosen on that grid, `packing.half_scales`),
+  float32 where a table's scales span more than float16's range (and in format 2).
 - ``fp16``: the array cast to float16.
 - ``sparse``: a 2-D array's nonzero entries as CSR (``<key>@data``, ``<key>@indices``,
   ``<key>@indptr``), for pruned matrices.
@@ -15,9 +17,18 @@ another way and how, and `decode_state` turns them back into the arrays the mode
   as uint16, integer ratings as uint8, ...); `pack_plan` picks the arrays it helps.
 - ``utf8``: an array of strings (numpy stores 4 bytes a character) as its UTF-8 bytes
   (``<key>@data``, uint8) and the end offset of each string (``<key>@offsets``).
+- ``varint``: a 1-D integer array as zigzag varint deltas (``packing.varint_encode``): the
+  seen matrix's column indices and offsets, in one or two bytes each.
+- ``const``: nothing stored but the one value every element has (``"value"``), e.g. the seen
+  matrix's weights of binarized data.
+- ``seen_count``: nothing stored; the array is the number of seen entries of each item (the
+  popularity of binarized data), recomputed on load. Applied only when equal exactly.
 - ``seen_gram``: nothing stored; the array is the Gram matrix ``S^T S`` of the artifact's seen
   matrix ``S`` (EASE keeps it for updates) and is recomputed on load. Applied only when the
   array equals it exactly.
+
+Format 3 also writes ``params.npz`` deflated (zip) and integer id maps in ``ids.json`` as
+varint deltas (`packing.encode_ids`); formats 1 and 2 keep loading.
 
 Decoding gives back the recorded dtype and shape (int8 and fp16 values dequantized: the model
 scores, trains and updates in its own float precision). Every inconsistency is an
@@ -36,31 +47,50 @@ from typing import Any
 import numpy as np
 
 from rectune.errors import ArtifactError
+from rectune.registry.packing import (
+    dyadic_step,
+    half_scales,
+    on_half_grid,
+    pack_dtype,
+    varint_decode,
+    varint_encode,
+    varint_size,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Codecs that carry a compression decision (the others are lossless packing of the rest).
 DECIDED = ("int8", "fp16", "sparse")
-#: The artifact format version of an artifact with compressed storage.
-COMPRESSED_VERSION = 2
-CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram", "utf8")
-#: Narrow dtypes `pack` tries, smallest first.
-_PACK_DTYPES = ("uint8", "int8", "uint16", "int16", "float16", "uint32", "int32", "float32")
+#: The artifact format version of an artifact with compressed storage (2: before varint,
+#: const, seen_count, float16 scales, deflate and compact ids; still read).
+COMPRESSED_VERSION = 3
+CODECS = ("int8", "fp16", "sparse", "pack", "seen_gram", "utf8", "varint", "const", "seen_count")
+#: Codecs recomputed from the seen matrix on load (decoded after it, in this order).
+_DERIVED = ("seen_count", "seen_gram")
+#: Integers beyond this magnitude are never varint-coded (their zigzag deltas could overflow).
+_VARINT_MAX = 2**60
 _SUFFIXES = ("@scale", "@data", "@indices", "@indptr", "@offsets")
 
 
-def quantize_int8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def quantize_int8(x: np.ndarray, *, half: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per-row symmetric int8 codes and float32 scales of ``x`` (rows: all axes but the last).
+
+    Each scale is ``max|row| / 127`` rounded up onto the float16 grid the artifact stores in
+    two bytes (`packing.half_scales`; a relative change below 0.1%, so the codes still reach
+    127), unless the table's scales span more than float16's range or ``half`` is False (the
+    float32 scales of format 2).
 
     Examples
     --------
     >>> q, s = quantize_int8(np.array([[1.0, -0.5], [0.0, 0.0]]))
     >>> q.tolist(), s.tolist()
-    ([[127, -64], [0, 0]], [0.007874015718698502, 0.0])
+    ([[127, -63], [0, 0]], [0.00788116455078125, 0.0])
     """
     rows = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1] if x.ndim else 1)
     peak = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(len(rows))
     scale = (peak / 127.0).astype(np.float32)
+    if half:
+        scale = on_half_grid(scale)
     safe = np.where(scale > 0, scale, 1.0).astype(np.float64)
     q = np.clip(np.rint(rows / safe[:, None]), -127, 127).astype(np.int8)
     return q.reshape(x.shape), scale
@@ -72,47 +102,10 @@ def dequantize_int8(q: np.ndarray, scale: np.ndarray, dtype: Any = np.float32) -
     return (rows * scale.astype(np.float32)[:, None]).astype(dtype).reshape(q.shape)
 
 
-def pack_dtype(x: np.ndarray) -> str | None:
-    """The narrowest dtype holding every value of ``x`` exactly, if narrower than its own."""
-    if x.dtype.kind not in "biuf" or x.size == 0:
-        return None
-    for name in _PACK_DTYPES:
-        dt = np.dtype(name)
-        if dt.itemsize >= x.dtype.itemsize:
-            return None
-        if x.dtype.kind in "biu" and dt.kind == "f":
-            continue  # integers stay integers
-        if x.dtype.kind == "f" and dt.kind != "f" and not np.all(np.isfinite(x)):
-            continue
-        if dt.kind in "iu":
-            info = np.iinfo(dt)
-            lo, hi = x.min(), x.max()
-            if lo < info.min or hi > info.max:
-                continue
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.array_equal(x.astype(dt).astype(x.dtype), x):
-                return name
-    return None
-
-
-def dyadic_step(x: np.ndarray) -> tuple[float, str | None]:
-    """The step ``2**-e`` (e = 1..3) on which every value of the float array ``x`` lies, and
-    the narrowest integer dtype holding ``x / step`` exactly (``(1.0, None)`` if none)."""
-    if x.size == 0 or not np.all(np.isfinite(x)):
-        return 1.0, None
-    for e in (1, 2, 3):
-        step = 2.0**-e
-        codes = x / step  # exact: a power-of-two scaling
-        if np.array_equal(np.rint(codes), codes):
-            dt = pack_dtype(codes)
-            if dt is not None and np.dtype(dt).kind in "iu":
-                return step, dt
-    return 1.0, None
-
-
 def pack_plan(state: Mapping[str, np.ndarray], skip: Any = ()) -> dict[str, str]:
     """Lossless codecs for the arrays (not in ``skip``) they shrink: ``utf8`` for strings,
-    ``pack`` where a narrower dtype holds every value."""
+    ``const`` where every value is the same, ``seen_count`` for a popularity equal to the seen
+    matrix's column counts, else the smaller of ``varint`` and ``pack`` (a narrower dtype)."""
     plan = {}
     for k, v in state.items():
         v = np.asarray(v)
@@ -120,9 +113,26 @@ def pack_plan(state: Mapping[str, np.ndarray], skip: Any = ()) -> dict[str, str]
             continue
         if v.dtype.kind == "U":
             plan[k] = "utf8"
-        elif pack_dtype(v) is not None:
+            continue
+        if v.dtype.kind in "iuf" and np.all(v == v.flat[0]) and np.isfinite(v.flat[0]):
+            plan[k] = "const"
+            continue
+        if k == "_item_popularity" and "_seen_indices" in state and v.ndim == 1:
+            if np.array_equal(seen_count(state, len(v), v.dtype), v):
+                plan[k] = "seen_count"
+                continue
+        dt = pack_dtype(v)
+        packed = v.size * np.dtype(dt).itemsize if dt is not None else v.nbytes
+        if v.dtype.kind in "iu" and v.ndim == 1 and _varint_ok(v) and varint_size(v) < packed:
+            plan[k] = "varint"
+        elif dt is not None:
             plan[k] = "pack"
     return plan
+
+
+def _varint_ok(x: np.ndarray) -> bool:
+    """Whether the integers ``x`` are small enough for overflow-free zigzag deltas."""
+    return not x.size or (int(x.max()) < _VARINT_MAX and int(x.min()) > -_VARINT_MAX)
 
 
 def encode_state(
@@ -147,9 +157,15 @@ def encode_state(
         if codec == "int8":
             if x.dtype.kind != "f" or x.ndim < 2:
                 raise ArtifactError(f"int8 storage of {key!r} needs a float array of rows")
-            q, scale = quantize_int8(x)
-            if not np.allclose(dequantize_int8(q, scale, x.dtype), x, rtol=1e-5, atol=1e-7):
+            for half in (True, False):  # False: values put on format 2's float32 grid
+                q, scale = quantize_int8(x, half=half)
+                if np.allclose(dequantize_int8(q, scale, x.dtype), x, rtol=1e-5, atol=1e-7):
+                    break
+            else:
                 continue
+            half = half_scales(scale)
+            if half is not None:
+                scale, rec["scale_exp"] = half
             out[key], out[key + "@scale"] = q, scale
         elif codec == "fp16":
             half = x.astype(np.float16)
@@ -176,9 +192,24 @@ def encode_state(
             out[key + "@offsets"] = offsets.astype(pack_dtype(offsets) or np.int64)
             del out[key]
         elif codec == "seen_gram":
-            if not np.array_equal(seen_gram(out, x.dtype), x):
+            if not np.array_equal(seen_gram(state, x.dtype), x):
                 continue
             del out[key]
+        elif codec == "seen_count":
+            if x.ndim != 1 or not np.array_equal(seen_count(state, len(x), x.dtype), x):
+                continue
+            del out[key]
+        elif codec == "const":
+            if x.dtype.kind not in "iuf" or not x.size or not np.all(x == x.flat[0]):
+                continue
+            if not np.isfinite(x.flat[0]):
+                continue
+            rec["value"] = x.flat[0].item()
+            del out[key]
+        elif codec == "varint":
+            if x.dtype.kind not in "iu" or x.ndim != 1 or not _varint_ok(x):
+                continue
+            out[key] = varint_encode(x)
         else:
             dt, step = pack_dtype(x), 1.0
             if x.dtype.kind == "f" and (dt is None or np.dtype(dt).itemsize > 1):
@@ -207,11 +238,12 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
     def bad(key: str, why: str) -> ArtifactError:
         return ArtifactError(f"{fpath}: entry {key!r} {why}")
 
-    # the seen matrix first: a recomputed Gram matrix reads it
-    order = sorted(
-        storage.items(),
-        key=lambda kv: isinstance(kv[1], dict) and kv[1].get("codec") == "seen_gram",
-    )
+    # the seen matrix first: recomputed arrays read it (the popularity before the Gram matrix)
+    def rank(kv: tuple[str, Any]) -> int:
+        codec = kv[1].get("codec") if isinstance(kv[1], dict) else None
+        return _DERIVED.index(codec) + 1 if codec in _DERIVED else 0
+
+    order = sorted(storage.items(), key=rank)
     for key, rec in order:
         if not isinstance(rec, dict) or rec.get("codec") not in CODECS:
             raise ArtifactError(
@@ -251,6 +283,20 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
                 )
             state[key] = gram
             continue
+        if codec == "seen_count":
+            try:
+                state[key] = seen_count(state, int(np.prod(shape)), dtype).reshape(shape)
+            except (KeyError, ValueError) as exc:
+                raise bad(key, f"cannot be recomputed from the seen matrix ({exc})") from None
+            continue
+        if codec == "const":
+            value = rec.get("value")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad(key, f"const storage needs a numeric 'value', not {value!r}")
+            if key in state:
+                raise bad(key, "is stored although its storage is const")
+            state[key] = np.full(shape, value, dtype=dtype)
+            continue
         if codec == "utf8":
             data, offsets = state.pop(key + "@data", None), state.pop(key + "@offsets", None)
             n = int(np.prod(shape))
@@ -270,6 +316,18 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
         if key not in state:
             raise bad(key, f"is missing (storage names it, codec {codec})")
         x = state[key]
+        if codec == "varint":
+            try:
+                values = varint_decode(x, int(np.prod(shape)))
+            except ValueError as exc:
+                raise bad(key, f"varint storage {exc}") from None
+            if dtype.kind not in "iu" or (
+                values.size
+                and (values.min() < np.iinfo(dtype).min or values.max() > np.iinfo(dtype).max)
+            ):
+                raise bad(key, f"varint values do not fit its dtype {dtype}")
+            state[key] = values.astype(dtype).reshape(shape)
+            continue
         if x.shape != shape:
             raise bad(key, f"has shape {x.shape}, storage says {shape}")
         if codec == "int8":
@@ -277,6 +335,11 @@ def decode_state(stored: dict[str, np.ndarray], storage: Any, fpath: Path) -> di
             rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
             if x.dtype != np.int8 or scale is None or scale.shape != (rows,):
                 raise bad(key, f"int8 storage needs int8 codes and {rows} scales in @scale")
+            exp = rec.get("scale_exp", 0)
+            if scale.dtype not in (np.float16, np.float32) or not isinstance(exp, int):
+                raise bad(key + "@scale", "must be float16 or float32 with an integer scale_exp")
+            if exp:
+                scale = np.ldexp(scale.astype(np.float64), -exp).astype(np.float32)
             state[key] = dequantize_int8(x, scale, dtype)
         else:
             step = rec.get("step", 1.0)
@@ -300,6 +363,14 @@ def seen_gram(state: Mapping[str, np.ndarray], dtype: Any) -> np.ndarray:
         shape=(len(indptr) - 1, n_items),
     )
     return np.asarray((m.T @ m).toarray(), dtype=np.float64).astype(dtype)
+
+
+def seen_count(state: Mapping[str, np.ndarray], n_items: int, dtype: Any) -> np.ndarray:
+    """The number of seen entries of each item (the seen matrix held in ``state``)."""
+    counts = np.bincount(state["_seen_indices"].astype(np.int64), minlength=n_items)
+    if len(counts) != n_items:
+        raise ValueError(f"seen item indices reach {len(counts) - 1}, beyond {n_items} items")
+    return counts.astype(dtype)
 
 
 def storage_bytes(state: Mapping[str, np.ndarray]) -> int:
