@@ -12,6 +12,9 @@ from numba import njit, prange
 
 from rectune.models._shared import next_random, stream_key
 
+#: ln 2: the BPR loss of a triple scored a tie (below it, the positive ranks above the negative).
+LN2 = float(np.log(2.0))
+
 
 # ---------------------------------------------------------------------------------------- BPR
 @njit(cache=True, inline="always")
@@ -30,7 +33,11 @@ def _liked(indptr, indices, u, j):  # pragma: no cover - jit
 
 @njit(cache=True, fastmath=True, inline="always")
 def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
-    """One BPR-Opt SGD step on (u, i, j) (Rendle et al. 2009, eq. 7 with item biases)."""
+    """One BPR-Opt SGD step on (u, i, j) (Rendle et al. 2009, eq. 7 with item biases).
+
+    Returns the triple's loss ``-ln sigmoid(x_uij)`` before the step (float64), from the
+    ``exp(x)`` the step needs anyway: ``ln(1 + e^x) - x``, or ``e^-x`` once ``x > 15``.
+    """
     k = P.shape[1]
     pu = P[u]
     qi = Q[i]
@@ -38,7 +45,8 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
     x = bi[i] - bi[j]
     for f in range(k):
         x += pu[f] * (qi[f] - qj[f])
-    z = np.float32(1.0) / (np.float32(1.0) + np.exp(x))
+    ex = np.exp(x)
+    z = np.float32(1.0) / (np.float32(1.0) + ex)
     for f in range(k):
         puf = pu[f]
         qif = qi[f]
@@ -48,7 +56,9 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
         qj[f] += lr * (-z * puf - reg * qjf)
     bi[i] += lr * (z - reg * bi[i])
     bi[j] += lr * (-z - reg * bi[j])
-    return z < 0.5
+    if x > 15.0:
+        return 1.0 / np.float64(ex)
+    return np.log(1.0 + np.float64(ex)) - np.float64(x)
 
 
 @njit(cache=True, fastmath=True)
@@ -59,8 +69,11 @@ def _bpr_block(
 
     A negative the user has liked is redrawn, up to ``tries`` draws in all; a row whose draws
     all hit liked items is skipped (``tries=1``: implicit's ``verify_negative_samples``).
+    Returns (sum of the triples' BPR losses, triples stepped on, triples already ranked right).
     """
     correct = 0
+    steps = 0
+    loss = 0.0
     n_pool = np.uint64(len(pool))
     for k in range(hi - 1, lo, -1):  # Fisher-Yates shuffle of the block's rows
         state, z = next_random(state)
@@ -79,29 +92,33 @@ def _bpr_block(
                 break
         if j < 0:
             continue
-        if _bpr_step(u, i, j, P, Q, bi, lr, reg):
+        t = _bpr_step(u, i, j, P, Q, bi, lr, reg)
+        loss += t
+        steps += 1
+        if t < LN2:  # x_uij > 0
             correct += 1
-    return correct
+    return loss, steps, correct
 
 
 @njit(cache=True, fastmath=True)
 def bpr_epochs(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, first_epoch, epochs,
+    seed, stats
 ):  # pragma: no cover - jit
-    """BPR SGD epochs on one thread, bit-reproducible for a seed.
+    """BPR SGD epochs ``first_epoch .. epochs - 1`` on one thread, bit-reproducible for a seed.
 
     Rows are grouped by user block (``offsets``); every epoch each block is reshuffled with
     its own random stream (keyed by seed, epoch and block) and each positive gets one negative
     from ``pool`` (every item once: uniform; every interaction's item: popularity), redrawn
-    while liked up to ``tries`` draws (see `_bpr_block`). Returns the
-    share of the last epoch's triples that were already ranked correctly.
+    while liked up to ``tries`` draws (see `_bpr_block`). Calling it once per epoch gives the
+    same model as one call. ``stats`` (float64[3]) receives the last epoch's summed BPR loss,
+    triples stepped on and triples already ranked correctly.
     """
-    correct = 0
-    for ep in range(epochs):
-        correct = 0
+    for ep in range(first_epoch, epochs):
+        stats[:] = 0.0
         for b in range(len(offsets) - 1):
             state = stream_key(seed, ep, b)
-            correct += _bpr_block(
+            loss, steps, correct = _bpr_block(
                 users,
                 items,
                 offsets[b],
@@ -117,12 +134,15 @@ def bpr_epochs(
                 reg,
                 state,
             )
-    return correct / max(len(users), 1)
+            stats[0] += loss
+            stats[1] += steps
+            stats[2] += correct
 
 
 @njit(cache=True, fastmath=True, parallel=True)
 def bpr_epochs_parallel(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, first_epoch, epochs,
+    seed, stats
 ):  # pragma: no cover - jit
     """`bpr_epochs` with the user blocks on parallel threads, one barrier per epoch.
 
@@ -130,11 +150,11 @@ def bpr_epochs_parallel(
     2011), as in implicit, so results may differ in the last bits between runs.
     """
     n_blocks = len(offsets) - 1
-    correct = np.zeros(n_blocks, dtype=np.int64)
-    for ep in range(epochs):
+    per_block = np.zeros((n_blocks, 3))
+    for ep in range(first_epoch, epochs):
         for b in prange(n_blocks):
             state = stream_key(seed, ep, b)
-            correct[b] = _bpr_block(
+            loss, steps, correct = _bpr_block(
                 users,
                 items,
                 offsets[b],
@@ -150,7 +170,11 @@ def bpr_epochs_parallel(
                 reg,
                 state,
             )
-    return correct.sum() / max(len(users), 1)
+            per_block[b, 0] = loss
+            per_block[b, 1] = steps
+            per_block[b, 2] = correct
+    for c in range(3):
+        stats[c] = per_block[:, c].sum()
 
 
 @njit(cache=True, fastmath=True)
