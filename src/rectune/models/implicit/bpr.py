@@ -176,6 +176,7 @@ class BPR(Recommender):
                 # before its step (accumulated in the kernel: no extra pass).
                 report_epoch(self._epoch_history, epoch, stats[0] / max(stats[1], 1.0), score)
         acc = stats[2] / max(len(users), 1)
+        logger.debug("BPR: %.3f of the last epoch's triples ranked correctly", acc)
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
         self.item_bias_ = bi
