@@ -102,8 +102,22 @@ def _bpr_block(
 
 @njit(cache=True, fastmath=True)
 def bpr_epochs(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, first_epoch, epochs,
-    seed, stats
+    users,
+    items,
+    offsets,
+    pool,
+    tries,
+    sp_ptr,
+    sp_idx,
+    P,
+    Q,
+    bi,
+    lr,
+    reg,
+    first_epoch,
+    epochs,
+    seed,
+    stats,
 ):  # pragma: no cover - jit
     """BPR SGD epochs ``first_epoch .. epochs - 1`` on one thread, bit-reproducible for a seed.
 
@@ -141,8 +155,22 @@ def bpr_epochs(
 
 @njit(cache=True, fastmath=True, parallel=True)
 def bpr_epochs_parallel(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, first_epoch, epochs,
-    seed, stats
+    users,
+    items,
+    offsets,
+    pool,
+    tries,
+    sp_ptr,
+    sp_idx,
+    P,
+    Q,
+    bi,
+    lr,
+    reg,
+    first_epoch,
+    epochs,
+    seed,
+    stats,
 ):  # pragma: no cover - jit
     """`bpr_epochs` with the user blocks on parallel threads, one barrier per epoch.
 
