@@ -74,10 +74,10 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
                 d += y[f] * x[f]
             coef = -c1 * d
             if v > 0:
-                w = np.float32(1.0) + c1
-                coef += w
-                bx += w * d
-                cp += w
+                coef += np.float32(1.0) + c1
+            w = coef + c1 * d  # c p: 1 + c1 for a positive, 0 otherwise
+            bx += w * d
+            cp += w
             for f in range(k):
                 r[f] += coef * y[f]
         rsold = np.float32(0.0)
