@@ -76,8 +76,9 @@ def test_observer_gets_the_model_of_that_epoch_and_changes_nothing(name, ratings
 
     def observe(epoch, loss, score):
         m = holder[0]
-        u, i = m.user_map_.index_of(data.user_map.ids[users]), m.item_map_.index_of(
-            data.item_map.ids[items]
+        u, i = (
+            m.user_map_.index_of(data.user_map.ids[users]),
+            m.item_map_.index_of(data.item_map.ids[items]),
         )
         seen.append((epoch, loss, score(u.astype(np.int64), i.astype(np.int64))))
 
@@ -116,15 +117,17 @@ def test_nmf_and_bpmf_losses_are_training_rmse_of_a_known_model(ratings) -> None
     u, i, v = ratings.users, ratings.items, ratings.values
     nmf = create_model("nmf", embedding_size=4, epochs=5).fit(ratings).epoch_history_
     three = create_model("nmf", embedding_size=4, epochs=3).fit(ratings)
-    uu, ii = three.user_map_.index_of(ratings.user_map.ids[u]), three.item_map_.index_of(
-        ratings.item_map.ids[i]
+    uu, ii = (
+        three.user_map_.index_of(ratings.user_map.ids[u]),
+        three.item_map_.index_of(ratings.item_map.ids[i]),
     )
     est = np.einsum("ij,ij->i", three.user_factors_[uu], three.item_factors_[ii])
     assert nmf[3]["loss"] == pytest.approx(rmse(est, v), rel=1e-9)
     bpmf = create_model("bpmf", **CONFIGS["bpmf"][0]).fit(ratings)
     U, V = bpmf.user_samples_[-1].astype(float), bpmf.item_samples_[-1].astype(float)
-    uu, ii = bpmf.user_map_.index_of(ratings.user_map.ids[u]), bpmf.item_map_.index_of(
-        ratings.item_map.ids[i]
+    uu, ii = (
+        bpmf.user_map_.index_of(ratings.user_map.ids[u]),
+        bpmf.item_map_.index_of(ratings.item_map.ids[i]),
     )
     est = bpmf.global_mean_ + U[uu, 0] + V[ii, 0] + np.einsum("ij,ij->i", U[uu, 1:], V[ii, 1:])
     assert bpmf.epoch_history_[-1]["loss"] == pytest.approx(rmse(est, v), rel=1e-5)
