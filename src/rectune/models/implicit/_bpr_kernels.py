@@ -12,9 +12,6 @@ from numba import njit, prange
 
 from rectune.models._shared import next_random, stream_key
 
-#: ln 2: the BPR loss of a triple scored a tie (below it, the positive ranks above the negative).
-LN2 = float(np.log(2.0))
-
 
 # ---------------------------------------------------------------------------------------- BPR
 @njit(cache=True, inline="always")
@@ -35,8 +32,7 @@ def _liked(indptr, indices, u, j):  # pragma: no cover - jit
 def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
     """One BPR-Opt SGD step on (u, i, j) (Rendle et al. 2009, eq. 7 with item biases).
 
-    Returns the triple's loss ``-ln sigmoid(x_uij)`` before the step (float64), from the
-    ``exp(x)`` the step needs anyway: ``ln(1 + e^x) - x``, or ``e^-x`` once ``x > 15``.
+    Returns ``x_uij`` before the step and the ``exp(x)`` and ``1 / (1 + exp(x))`` it used.
     """
     k = P.shape[1]
     pu = P[u]
@@ -56,9 +52,7 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
         qj[f] += lr * (-z * puf - reg * qjf)
     bi[i] += lr * (z - reg * bi[i])
     bi[j] += lr * (-z - reg * bi[j])
-    if x > 15.0:
-        return 1.0 / np.float64(ex)
-    return np.log(1.0 + np.float64(ex)) - np.float64(x)
+    return x, ex, z
 
 
 @njit(cache=True, fastmath=True)
@@ -69,11 +63,16 @@ def _bpr_block(
 
     A negative the user has liked is redrawn, up to ``tries`` draws in all; a row whose draws
     all hit liked items is skipped (``tries=1``: implicit's ``verify_negative_samples``).
-    Returns (sum of the triples' BPR losses, triples stepped on, triples already ranked right).
+    Returns (sum of the triples' BPR losses ``-ln sigmoid(x_uij)`` before their steps, triples
+    stepped on, triples already ranked right). The loss costs no logarithm per triple: the
+    sigmoids ``e^x / (1 + e^x)`` the steps computed are multiplied in float64 and the product's
+    log taken when it gets small; margins beyond the float32 range of ``e^x`` add ``e^-x``
+    (x > 15) or ``-x`` (x < -80); each term is exact to float32 rounding (~1e-7).
     """
     correct = 0
     steps = 0
     loss = 0.0
+    prod = 1.0
     n_pool = np.uint64(len(pool))
     for k in range(hi - 1, lo, -1):  # Fisher-Yates shuffle of the block's rows
         state, z = next_random(state)
@@ -92,12 +91,20 @@ def _bpr_block(
                 break
         if j < 0:
             continue
-        t = _bpr_step(u, i, j, P, Q, bi, lr, reg)
-        loss += t
+        x, ex, zz = _bpr_step(u, i, j, P, Q, bi, lr, reg)
         steps += 1
-        if t < LN2:  # x_uij > 0
+        if x > 0:
             correct += 1
-    return loss, steps, correct
+        if x > 15.0:
+            loss += 1.0 / np.float64(ex)
+        elif x < -80.0:
+            loss -= np.float64(x)
+        else:
+            prod *= np.float64(ex) * np.float64(zz)
+            if prod < 1e-280:
+                loss -= np.log(prod)
+                prod = 1.0
+    return loss - np.log(prod), steps, correct
 
 
 @njit(cache=True, fastmath=True)
