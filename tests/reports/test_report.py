@@ -205,3 +205,24 @@ def test_a_compress_cli_record_renders_its_table_sizes(tmp_path) -> None:
         / record["tensors"]["item_factors"]["bytes_after"]
     )
     assert f"{ratio:.2f}x" in page and "http" not in page
+
+
+def test_evaluate_of_svdpp_and_als_draws_their_learning_curves(tmp_path) -> None:
+    """SVD++ (training RMSE) and ALS (Hu et al.'s loss) record epochs: evaluate's folds carry
+    them and the page draws a learning curve for each."""
+    from rectune.reports import build_report
+
+    ratings = tmp_path / "ratings.csv"
+    low_rank(n_users=40, n_items=30, density=0.4).to_frame().to_csv(ratings, index=False)
+    pages = {}
+    for model, epochs in (("svdpp", 5), ("als", 4)):
+        out = tmp_path / f"{model}.json"
+        invoke("evaluate", "--data", str(ratings), "--model", model, "--set",
+               f"epochs={epochs}", "--set", "embedding_size=4", "--metrics", "ndcg@5",
+               "--json", str(out))  # fmt: skip
+        folds = json.loads(out.read_text())["folds"]
+        assert [len(f["epoch_history"]) for f in folds] == [epochs] * len(folds)
+        pages[model] = build_report([str(out)])
+    for model, page in pages.items():
+        titles = re.findall(r"<svg [^>]*aria-label=\"([^\"]+)\"", page)
+        assert "learning curve" in titles, (model, titles)

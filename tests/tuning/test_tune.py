@@ -112,6 +112,35 @@ def test_bad_trial_is_pruned_from_its_epoch_values(data, tmp_path) -> None:
     assert res.best_params["learning_rate"] in (0.02, 0.03, 0.025, 0.05)
 
 
+def test_svdpp_bad_trial_is_pruned_and_bpr_reports_every_epoch(data, tmp_path) -> None:
+    """SVD++ and BPR report epochs too: a SVD++ trial that learns nothing is pruned; every BPR
+    trial gets a validation ndcg@5 after each epoch and its BPR loss history."""
+    storage = f"sqlite:///{tmp_path / 'pp.db'}"
+    space = SearchSpace.from_dict(
+        {
+            "params": {"learning_rate": {"type": "float", "low": 1e-6, "high": 0.05, "log": True}},
+            "fixed": {"epochs": 6, "embedding_size": 4},
+        }
+    )
+    study = optuna.create_study(storage=storage, study_name="pp", direction="minimize")
+    for lr in (0.02, 0.03, 0.05, 1e-6):
+        study.enqueue_trial({"learning_rate": lr})
+    res = tune("svdpp", data, space, trials=4, metric="rmse", storage=storage, study_name="pp",
+               pruner_startup=3, pruner_warmup=1)  # fmt: skip
+    assert [t["state"] for t in res.trials] == ["complete"] * 3 + ["pruned"]
+    assert len(res.trials[0]["intermediate"]) == 6 and 2 <= len(res.trials[3]["intermediate"]) < 6
+    assert len(res.trials[0]["epoch_history"]) == 6
+    bpr = SearchSpace.from_dict(
+        {"params": {"reg": {"type": "float", "low": 1e-4, "high": 0.1, "log": True}},
+         "fixed": {"epochs": 4, "embedding_size": 4, "learning_rate": 0.05}}
+    )  # fmt: skip
+    res = tune("bpr", data, bpr, trials=2, metric="ndcg@5")
+    for t in res.trials:
+        assert len(t["intermediate"]) == 4
+        assert all(0.0 <= v <= 1.0 for v in t["intermediate"].values())
+        assert [e["epoch"] for e in t["epoch_history"]] == [1, 2, 3, 4]
+
+
 def test_ranking_metric_prunes_torch_and_runs_models_without_epochs(data) -> None:
     ncf = SearchSpace.from_dict(
         {"params": {"embedding_size": {"type": "int", "low": 4, "high": 8}}, "fixed": {"epochs": 2}}

@@ -1,7 +1,8 @@
 """Per-epoch values of a fit: recorded in ``fit_info_["epoch_history"]`` and shown to observers.
 
-Models that train in epochs (the SGD factor models, every torch model) call `report_epoch` after
-each epoch with the epoch's training loss and a scorer of the model as it is at that moment. The
+Models that train in epochs, iterations or sweeps (SVD, SVD++, NMF, BPMF, ALS, BPR, every torch
+model) call `report_epoch` after each one with its training loss and a scorer of the model as it
+is at that moment (what each loss is: the README's "Per-epoch history" table). The
 values go into the fit record (learning curves for reports), and an observer installed with
 `observe_epochs` sees them as they happen: the tuner scores its validation rows with the scorer
 and prunes a bad trial by raising from the observer, which ends the fit.

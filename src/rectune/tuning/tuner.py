@@ -9,13 +9,13 @@ training part and scored on the test part, beside the model's default settings.
 
 Trials are drawn by a seeded TPE sampler; the first trial of a new study is the model's default
 settings (those inside the space), so a search never ends worse on validation than them. Models
-that report epochs (`rectune.training.epochs`: the SGD factor models and the torch models) are
-scored on the validation rows after every epoch (`trial.report`), and Optuna's median pruner
-stops a trial whose value is worse than the median of earlier trials at the same epoch. With a
-``storage`` URL (``sqlite:///study.db``) the study is kept there and a later call with the same
-storage and study name continues it: it runs only the trials still missing to reach ``trials``
-and leaves earlier ones untouched. The study records the model, metric, space and split it was
-started with; resuming with other settings is an error.
+that report epochs (`rectune.training.epochs`: SVD, SVD++, NMF, BPMF, ALS, BPR and the torch
+models) are scored on the validation rows after every epoch (`trial.report`), and Optuna's median
+pruner stops a trial whose value is worse than the median of earlier trials at the same epoch.
+With a ``storage`` URL (``sqlite:///study.db``) the study is kept there and a later call with the
+same storage and study name continues it: it runs only the trials still missing to reach
+``trials`` and leaves earlier ones untouched. The study records the model, metric, space and
+split it was started with; resuming with other settings is an error.
 """
 
 from __future__ import annotations

@@ -30,7 +30,10 @@ def _liked(indptr, indices, u, j):  # pragma: no cover - jit
 
 @njit(cache=True, fastmath=True, inline="always")
 def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
-    """One BPR-Opt SGD step on (u, i, j) (Rendle et al. 2009, eq. 7 with item biases)."""
+    """One BPR-Opt SGD step on (u, i, j) (Rendle et al. 2009, eq. 7 with item biases).
+
+    Returns ``x_uij`` before the step and the ``exp(x)`` and ``1 / (1 + exp(x))`` it used.
+    """
     k = P.shape[1]
     pu = P[u]
     qi = Q[i]
@@ -38,7 +41,8 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
     x = bi[i] - bi[j]
     for f in range(k):
         x += pu[f] * (qi[f] - qj[f])
-    z = np.float32(1.0) / (np.float32(1.0) + np.exp(x))
+    ex = np.exp(x)
+    z = np.float32(1.0) / (np.float32(1.0) + ex)
     for f in range(k):
         puf = pu[f]
         qif = qi[f]
@@ -48,7 +52,7 @@ def _bpr_step(u, i, j, P, Q, bi, lr, reg):  # pragma: no cover - jit
         qj[f] += lr * (-z * puf - reg * qjf)
     bi[i] += lr * (z - reg * bi[i])
     bi[j] += lr * (-z - reg * bi[j])
-    return z < 0.5
+    return x, ex, z
 
 
 @njit(cache=True, fastmath=True)
@@ -59,8 +63,16 @@ def _bpr_block(
 
     A negative the user has liked is redrawn, up to ``tries`` draws in all; a row whose draws
     all hit liked items is skipped (``tries=1``: implicit's ``verify_negative_samples``).
+    Returns (sum of the triples' BPR losses ``-ln sigmoid(x_uij)`` before their steps, triples
+    stepped on, triples already ranked right). The loss costs no logarithm per triple: the
+    sigmoids ``e^x / (1 + e^x)`` the steps computed are multiplied in float64 and the product's
+    log taken when it gets small; margins beyond the float32 range of ``e^x`` add ``e^-x``
+    (x > 15) or ``-x`` (x < -80); each term is exact to float32 rounding (~1e-7).
     """
     correct = 0
+    steps = 0
+    loss = 0.0
+    prod = 1.0
     n_pool = np.uint64(len(pool))
     for k in range(hi - 1, lo, -1):  # Fisher-Yates shuffle of the block's rows
         state, z = next_random(state)
@@ -79,29 +91,55 @@ def _bpr_block(
                 break
         if j < 0:
             continue
-        if _bpr_step(u, i, j, P, Q, bi, lr, reg):
+        x, ex, zz = _bpr_step(u, i, j, P, Q, bi, lr, reg)
+        steps += 1
+        if x > 0:
             correct += 1
-    return correct
+        if x > 15.0:
+            loss += 1.0 / np.float64(ex)
+        elif x < -80.0:
+            loss -= np.float64(x)
+        else:
+            prod *= np.float64(ex) * np.float64(zz)
+            if prod < 1e-280:
+                loss -= np.log(prod)
+                prod = 1.0
+    return loss - np.log(prod), steps, correct
 
 
 @njit(cache=True, fastmath=True)
 def bpr_epochs(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users,
+    items,
+    offsets,
+    pool,
+    tries,
+    sp_ptr,
+    sp_idx,
+    P,
+    Q,
+    bi,
+    lr,
+    reg,
+    first_epoch,
+    epochs,
+    seed,
+    stats,
 ):  # pragma: no cover - jit
-    """BPR SGD epochs on one thread, bit-reproducible for a seed.
+    """BPR SGD epochs ``first_epoch .. epochs - 1`` on one thread, bit-reproducible for a seed.
 
     Rows are grouped by user block (``offsets``); every epoch each block is reshuffled with
     its own random stream (keyed by seed, epoch and block) and each positive gets one negative
     from ``pool`` (every item once: uniform; every interaction's item: popularity), redrawn
-    while liked up to ``tries`` draws (see `_bpr_block`). Returns the
-    share of the last epoch's triples that were already ranked correctly.
+    while liked up to ``tries`` draws (see `_bpr_block`). Calling it once per epoch gives the
+    same model as one call. ``stats`` (float64[3]) receives the last epoch's summed BPR loss,
+    triples stepped on and triples already ranked correctly.
     """
-    correct = 0
-    for ep in range(epochs):
-        correct = 0
+    for ep in range(first_epoch, epochs):
+        stats[:] = 0.0
         for b in range(len(offsets) - 1):
             state = stream_key(seed, ep, b)
-            correct += _bpr_block(
+            loss, steps, correct = _bpr_block(
                 users,
                 items,
                 offsets[b],
@@ -117,12 +155,29 @@ def bpr_epochs(
                 reg,
                 state,
             )
-    return correct / max(len(users), 1)
+            stats[0] += loss
+            stats[1] += steps
+            stats[2] += correct
 
 
 @njit(cache=True, fastmath=True, parallel=True)
 def bpr_epochs_parallel(
-    users, items, offsets, pool, tries, sp_ptr, sp_idx, P, Q, bi, lr, reg, epochs, seed
+    users,
+    items,
+    offsets,
+    pool,
+    tries,
+    sp_ptr,
+    sp_idx,
+    P,
+    Q,
+    bi,
+    lr,
+    reg,
+    first_epoch,
+    epochs,
+    seed,
+    stats,
 ):  # pragma: no cover - jit
     """`bpr_epochs` with the user blocks on parallel threads, one barrier per epoch.
 
@@ -130,11 +185,11 @@ def bpr_epochs_parallel(
     2011), as in implicit, so results may differ in the last bits between runs.
     """
     n_blocks = len(offsets) - 1
-    correct = np.zeros(n_blocks, dtype=np.int64)
-    for ep in range(epochs):
+    per_block = np.zeros((n_blocks, 3))
+    for ep in range(first_epoch, epochs):
         for b in prange(n_blocks):
             state = stream_key(seed, ep, b)
-            correct[b] = _bpr_block(
+            loss, steps, correct = _bpr_block(
                 users,
                 items,
                 offsets[b],
@@ -150,7 +205,11 @@ def bpr_epochs_parallel(
                 reg,
                 state,
             )
-    return correct.sum() / max(len(users), 1)
+            per_block[b, 0] = loss
+            per_block[b, 1] = steps
+            per_block[b, 2] = correct
+    for c in range(3):
+        stats[c] = per_block[:, c].sum()
 
 
 @njit(cache=True, fastmath=True)

@@ -27,6 +27,15 @@ def _symv(A, x, out, sign):  # pragma: no cover - jit
         out[a] = sign * acc
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _dot(a, b):  # pragma: no cover - jit
+    """a . b of two float32 vectors, accumulated in float64."""
+    acc = 0.0
+    for f in range(len(a)):
+        acc += a[f] * b[f]
+    return acc
+
+
 @njit(cache=True, fastmath=True, parallel=True)
 def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cover - jit
     """One ALS half-sweep by conjugate gradient (Takács, Pilászy and Tikk 2011).
@@ -34,8 +43,15 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
     ``YtY`` already holds ``reg I``. Each row starts from its current value and takes
     ``cg_steps`` CG steps on ``(YtY + Yt (C_u - I) Y) x = Yt C_u p_u`` without forming the
     matrix, as implicit's ``least_squares_cg``. Rows without interactions are set to zero.
+
+    Returns ``sum_u L_u(x_u)`` at the new rows, ``L_u(x) = sum_i c_ui (p_ui - x . y_i)^2 +
+    reg |x|^2`` (Hu et al.'s loss split by row, without the other side's penalty), from what
+    the solve has anyway: with ``A x = b`` the row's system and ``r = b - A x``, the start
+    value is ``L(x0) = sum c p^2 - b . x0 - r0 . x0`` (``b . x0 = sum c p (y_i . x0)``, dots
+    the residual needs) and each step ``x += s p`` changes it by ``s^2 p.Ap - 2 s p.r``.
     """
     n, k = X.shape
+    losses = np.zeros(n)
     for u in prange(n):
         lo = indptr[u]
         hi = indptr[u + 1]
@@ -47,6 +63,8 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
         p = np.empty(k, dtype=np.float32)
         Ap = np.empty(k, dtype=np.float32)
         _symv(YtY, x, r, np.float32(-1.0))
+        bx = np.float32(0.0)  # b . x0
+        cp = np.float32(0.0)  # sum c p^2
         for idx in range(lo, hi):
             y = Y[indices[idx]]
             v = data[idx]
@@ -57,13 +75,18 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
             coef = -c1 * d
             if v > 0:
                 coef += np.float32(1.0) + c1
+            w = coef + c1 * d  # c p: 1 + c1 for a positive, 0 otherwise
+            bx += w * d
+            cp += w
             for f in range(k):
                 r[f] += coef * y[f]
         rsold = np.float32(0.0)
         for f in range(k):
             p[f] = r[f]
             rsold += r[f] * r[f]
+        loss = cp - bx - _dot(r, x)
         if rsold < 1e-20:
+            losses[u] = loss
             continue
         for _ in range(cg_steps):
             _symv(YtY, p, Ap, np.float32(1.0))
@@ -80,6 +103,7 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
             for f in range(k):
                 pAp += p[f] * Ap[f]
             step = rsold / pAp
+            loss += step * step * pAp - 2.0 * step * _dot(p, r)
             rsnew = np.float32(0.0)
             for f in range(k):
                 x[f] += step * p[f]
@@ -91,6 +115,8 @@ def als_cg(indptr, indices, data, X, Y, YtY, alpha, cg_steps):  # pragma: no cov
             for f in range(k):
                 p[f] = r[f] + beta * p[f]
             rsold = rsnew
+        losses[u] = loss
+    return losses.sum()
 
 
 @njit(cache=True, fastmath=True, inline="always")

@@ -31,6 +31,7 @@ from rectune.models._shared import numba_threads
 from rectune.models.base import Recommender
 from rectune.models.implicit._kernels import als_cg, als_observed_loss, als_solve_rows
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import ITEM_ROW_STARTS
 
@@ -119,12 +120,20 @@ class ALS(Recommender):
         by_item = _csr32(self.seen_.T.tocsr())
         alpha = np.float32(cfg.alpha)
         eye = np.eye(k, dtype=np.float32) * np.float32(cfg.reg)
+        X, Y = self.user_factors_, self.item_factors_
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            return np.einsum("ij,ij->i", X[u], Y[i], dtype=np.float64)
+
         with numba_threads(train.threads):
-            for _ in range(cfg.epochs):
-                Y = self.item_factors_
-                als_cg(*by_user, self.user_factors_, Y, Y.T @ Y + eye, alpha, cfg.cg_steps)
-                X = self.user_factors_
-                als_cg(*by_item, self.item_factors_, X, X.T @ X + eye, alpha, cfg.cg_steps)
+            for epoch in range(cfg.epochs):
+                als_cg(*by_user, X, Y, Y.T @ Y + eye, alpha, cfg.cg_steps)
+                item_rows = als_cg(*by_item, Y, X, X.T @ X + eye, alpha, cfg.cg_steps)
+                # Hu et al.'s loss (every pair, both penalties) after the sweep: the item
+                # solves return their rows' terms with reg |Y|^2 (from the CG's own dots, no
+                # extra pass, see `als_cg`); the user penalty is added here.
+                loss = item_rows + cfg.reg * float(np.sum(X * X, dtype=np.float64))
+                report_epoch(self._epoch_history, epoch, loss, score)
 
     # ------------------------------------------------------------------ scoring
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

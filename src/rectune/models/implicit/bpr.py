@@ -35,6 +35,7 @@ from rectune.models.implicit._bpr_kernels import (
     bpr_finetune_epoch,
 )
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import ITEM_ROW_STARTS
 
@@ -153,29 +154,28 @@ class BPR(Recommender):
         users, items = users[order], items[order]
         offsets = np.searchsorted(user_block[order], np.arange(N_BLOCKS + 1)).astype(np.int64)
         uniform = cfg.negatives == "uniform"
-        pool = np.arange(data.n_items, dtype=np.int32) if uniform else items
+        # A copy: ``items`` is reshuffled in place every epoch, the popularity pool stays fixed.
+        pool = np.arange(data.n_items, dtype=np.int32) if uniform else items.copy()
         tries = 8 if uniform else 1
         threads = resolve_threads(train.threads)
         work = len(users) * k * cfg.epochs
         parallel = not cfg.deterministic and threads > 1 and work >= PARALLEL_MIN_WORK
         kernel = bpr_epochs_parallel if parallel else bpr_epochs
+        stats = np.zeros(3)  # the epoch's summed BPR loss, triples, triples ranked right
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            dot = np.einsum("ij,ij->i", P[u, :k], Q[i, :k], dtype=np.float64)
+            return dot + bi[i]
+
         with numba_threads(threads):
-            acc = kernel(
-                users,
-                items,
-                offsets,
-                pool.copy(),
-                tries,
-                seen.indptr,
-                seen.indices,
-                P,
-                Q,
-                bi,
-                np.float32(cfg.learning_rate),
-                np.float32(cfg.reg),
-                cfg.epochs,
-                train.seed,
-            )
+            for epoch in range(cfg.epochs):  # one call per epoch: the same model as one call
+                kernel(users, items, offsets, pool, tries, seen.indptr, seen.indices, P, Q, bi,
+                       np.float32(cfg.learning_rate), np.float32(cfg.reg), epoch, epoch + 1,
+                       train.seed, stats)  # fmt: skip
+                # The mean BPR loss -ln sigmoid(x_uij) of the epoch's triples, each taken just
+                # before its step (accumulated in the kernel: no extra pass).
+                report_epoch(self._epoch_history, epoch, stats[0] / max(stats[1], 1.0), score)
+        acc = stats[2] / max(len(users), 1)
         logger.debug("BPR: %.3f of the last epoch's triples ranked correctly", acc)
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])

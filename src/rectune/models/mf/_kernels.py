@@ -225,9 +225,11 @@ def svdpp_sgd(
     lr,
     reg,
     biased,
+    first_epoch,
     epochs,
     decay,
     seed,
+    order,
 ):  # pragma: no cover - jit
     """SVD++ by SGD (Koren 2008, "Factorization meets the neighborhood", eq. 15), user by user.
 
@@ -238,14 +240,17 @@ def svdpp_sgd(
     y_j <- d y_j + lr err q_i |N(u)|^-1/2 (d = 1 - lr_y reg_y), the deferred update
     y_j <- d^n y_j + lr G with G <- d G + err q_i |N(u)|^-1/2 equals the per-rating update of
     the paper (and of Surprise) exactly, at O(|N(u)| k) instead of O(|R(u)| |N(u)| k) per user.
-    The user order is reshuffled every epoch. ``lr``/``reg`` order: b_u, b_i, p_u, q_i, y_j.
+    The user order (``order``, a permutation of the users kept by the caller) is reshuffled in
+    place every epoch. It runs epochs ``first_epoch .. epochs - 1``, so calling it once per
+    epoch with the same ``order`` gives the same model. ``lr``/``reg`` order: b_u, b_i, p_u,
+    q_i, y_j. Returns the last epoch's sum of squared errors, each taken just before its step.
     """
     k = P.shape[1]
-    n_users = len(indptr) - 1
-    order = np.arange(n_users)
     z = np.zeros(k, dtype=np.float32)
     G = np.zeros(k, dtype=np.float32)
-    for ep in range(epochs):
+    sse = 0.0
+    for ep in range(first_epoch, epochs):
+        sse = 0.0
         scale = np.float32(decay**ep)
         lr_bu, lr_bi = lr[0] * scale, lr[1] * scale
         lr_pu, lr_qi, lr_y = lr[2] * scale, lr[3] * scale, lr[4] * scale
@@ -277,6 +282,7 @@ def svdpp_sgd(
                 for f in range(k):
                     dot += qi[f] * (pu[f] + z[f])
                 err = values[r] - (mu + bu[u] + bi[i] + dot)
+                sse += err * err
                 if biased:
                     bu[u] += lr_bu * (err - reg_bu * bu[u])
                     bi[i] += lr_bi * (err - reg_bi * bi[i])
@@ -296,6 +302,7 @@ def svdpp_sgd(
                 yj = Y[n_items_of[jj]]
                 for f in range(k):
                     yj[f] = d_n * yj[f] + lr_y * G[f]
+    return sse
 
 
 # ---------------------------------------------------------------------------------------- NMF
@@ -310,6 +317,8 @@ def nmf_fit(
     with est_ui the current estimate (taken before that rating's bias step, as Surprise does):
     p_uf *= sum_i q_if r_ui / (sum_i q_if est_ui + |I_u| reg_pu p_uf), and likewise q_if with
     the p_u of the start of the epoch. ``reg`` order: b_u, b_i, p_u, q_i; ``lr``: b_u, b_i.
+    Returns the last epoch's sum of squared errors ``(r_ui - est_ui)^2``: the error of the
+    estimates its update started from (no randomness: one call per epoch is the same model).
     """
     k = P.shape[1]
     n_users = len(indptr) - 1
@@ -318,7 +327,9 @@ def nmf_fit(
     P_new = np.empty_like(P)
     num = np.empty(k, dtype=P.dtype)
     den = np.empty(k, dtype=P.dtype)
+    sse = 0.0
     for _ in range(epochs):
+        sse = 0.0
         # Estimates (and bias steps) in user order.
         for u in range(n_users):
             pu = P[u]
@@ -330,8 +341,9 @@ def nmf_fit(
                     dot += pu[f] * qi[f]
                 e = mu + bu[u] + bi[i] + dot
                 est[r] = e
+                err = values[r] - e
+                sse += err * err
                 if biased:
-                    err = values[r] - e
                     bu[u] += lr[0] * (err - reg[0] * bu[u])
                     bi[i] += lr[1] * (err - reg[1] * bi[i])
         # User factors from the old item factors, into P_new.
@@ -365,6 +377,7 @@ def nmf_fit(
         for u in range(n_users):
             for f in range(k):
                 P[u, f] = P_new[u, f]
+    return sse
 
 
 @njit(cache=True, fastmath=True)

@@ -19,6 +19,7 @@ from rectune.models._ranking import cosine_rows
 from rectune.models.base import Recommender
 from rectune.models.mf._bpmf_kernels import gibbs_rows, gibbs_some_rows, pair_scores
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import ITEM_ROW_STARTS
@@ -100,7 +101,20 @@ class BPMF(Recommender):
             .astype(int)
             .tolist()
         )
-        us, its = [], []
+        us: list[np.ndarray] = []
+        its: list[np.ndarray] = []
+        stacked: list[tuple[np.ndarray, np.ndarray]] = []  # this sweep's kept samples, on demand
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            """The model as it is: the mean over the samples kept so far (burn-in: this one)."""
+            u, i = u.astype(np.int64), i.astype(np.int64)
+            if not us:
+                dot = np.einsum("ij,ij->i", users_p[u, 1:], items_p[i, 1:])
+                return mu + users_p[u, 0] + items_p[i, 0] + dot
+            if not stacked:  # only an observer scores: a plain fit never pays for this
+                stacked.append((np.stack(us), np.stack(its)))
+            return pair_scores(u, i, mu, *stacked[0])
+
         for it in range(cfg.iterations):
             for side, (mat, own, other) in enumerate(
                 ((by_user, users_p, items_p), (by_item, items_p, users_p))
@@ -117,6 +131,10 @@ class BPMF(Recommender):
             if it in kept_at:
                 us.append(users_p.astype(np.float32))
                 its.append(items_p.astype(np.float32))
+                stacked.clear()
+            # Training RMSE of this sweep's sample (its residuals, which the noise draw above
+            # needs anyway); the scorer is the posterior mean over the samples kept so far.
+            report_epoch(self._epoch_history, it, float(np.sqrt(err @ err / len(err))), score)
         self.user_samples_ = np.stack(us)
         self.item_samples_ = np.stack(its)
 

@@ -20,6 +20,7 @@ from rectune.models.mf._factor import GROUPS, SGD_STRATEGIES, FactorModel
 from rectune.models.mf._finetune import nmf_rows, sgd_epoch
 from rectune.models.mf._kernels import nmf_fit
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.growth import RowInit
 from rectune.training.hooks import FinetuneContext
 from rectune.training.settings import Phase
@@ -122,23 +123,18 @@ class NMF(FactorModel):
         users, items, values = data.users[order], data.items[order], data.values[order]
         i_rows, i_indptr = _group(items, data.n_items)
         P, Q = padded(self.user_factors_), padded(self.item_factors_)
-        nmf_fit(
-            indptr,
-            users,
-            items,
-            values,
-            i_indptr,
-            i_rows,
-            mu,
-            self.user_bias_,
-            self.item_bias_,
-            P,
-            Q,
-            lr,
-            reg,
-            cfg.biased,
-            cfg.epochs,
-        )
+        bu, bi = self.user_bias_, self.item_bias_
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            dot = np.einsum("ij,ij->i", P[u, :k], Q[i, :k])
+            return mu + bu[u] + bi[i] + dot
+
+        for epoch in range(cfg.epochs):  # no randomness: one call per epoch is the same model
+            sse = nmf_fit(indptr, users, items, values, i_indptr, i_rows, mu, bu, bi, P, Q, lr,
+                          reg, cfg.biased, 1)  # fmt: skip
+            # Training RMSE of the estimates the epoch's update started from (the model after
+            # the previous epoch; summed in the kernel's estimate pass: no extra pass).
+            report_epoch(self._epoch_history, epoch, float(np.sqrt(sse / len(data))), score)
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
 

@@ -22,6 +22,7 @@ from rectune.models.mf._finetune import grouped, svdpp_epoch
 from rectune.models.mf._kernels import svdpp_sgd
 from rectune.models.mf.svd import SVDConfig
 from rectune.training.config import TrainConfig
+from rectune.training.epochs import report_epoch
 from rectune.training.hooks import FinetuneContext
 
 #: Parameter groups in kernel order; y_j is ``implicit_factors``.
@@ -90,26 +91,25 @@ class SVDpp(FactorModel):
         seen = self.seen_
         P, Q = padded(self.user_factors_), padded(self.item_factors_)
         Y = padded(self.implicit_factors_)
-        svdpp_sgd(
-            indptr,
-            items,
-            values,
-            seen.indptr,
-            seen.indices,
-            mu,
-            self.user_bias_,
-            self.item_bias_,
-            P,
-            Q,
-            Y,
-            lr,
-            reg,
-            cfg.biased,
-            cfg.epochs,
-            cfg.learning_rate_decay,
-            train.seed,
-        )
         k = cfg.embedding_size
+        bu, bi = self.user_bias_, self.item_bias_
+        user_order = np.arange(data.n_users)  # reshuffled in place every epoch
+        vectors: list[np.ndarray] = []  # p_u + |N(u)|^-1/2 sum y_j of this epoch, on demand
+
+        def score(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            if not vectors:  # only an observer scores: a plain fit never pays for this
+                vectors.append(P[:, :k] + implicit_sums(seen, Y[:, :k]))
+            dot = np.einsum("ij,ij->i", vectors[0][u], Q[i, :k], dtype=np.float64)
+            return mu + bu[u] + bi[i] + dot
+
+        for epoch in range(cfg.epochs):  # one call per epoch: the same model as one call
+            sse = svdpp_sgd(indptr, items, values, seen.indptr, seen.indices, mu, bu, bi, P, Q,
+                            Y, lr, reg, cfg.biased, epoch, epoch + 1, cfg.learning_rate_decay,
+                            train.seed, user_order)  # fmt: skip
+            vectors.clear()
+            # Training RMSE of the epoch's ratings, each error taken just before its SGD step
+            # (summed in the kernel: no extra pass).
+            report_epoch(self._epoch_history, epoch, float(np.sqrt(sse / len(data))), score)
         self.user_factors_ = np.ascontiguousarray(P[:, :k])
         self.item_factors_ = np.ascontiguousarray(Q[:, :k])
         self.implicit_factors_ = np.ascontiguousarray(Y[:, :k])
