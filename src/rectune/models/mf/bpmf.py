@@ -69,7 +69,9 @@ class BPMF(Recommender):
     conditional posterior given that sample's other side (new rows start at the sample mean):
     `partial_fit` one such sweep, `finetune` one per epoch. Parameter groups are posterior
     samples, not point estimates, so L2-SP, freezing, clipping and schedules do not apply
-    (asking for them is a clear error); early stopping does.
+    (asking for them is a clear error); early stopping does. With ``implicit`` terms a sample
+    keeps only the summed rows, so updates re-draw a touched row as a whole (its implicit part
+    is not re-expanded over the new events); a fresh `fit` is the exact posterior.
 
     Examples
     --------
