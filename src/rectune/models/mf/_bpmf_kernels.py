@@ -68,10 +68,12 @@ def gibbs_rows(
 ):  # pragma: no cover
     """Draw every row of ``out`` from its Gaussian conditional posterior (see `_draw_row`).
 
-    ``z`` holds pre-drawn standard normals so results do not depend on the thread count.
+    ``prior_mean`` has one row per entity (the group mean plus any fixed offset such as the
+    implicit-feedback sum); ``z`` holds pre-drawn standard normals so results do not depend on
+    the thread count.
     """
     for e in prange(out.shape[0]):
-        _draw_row(indptr, cols, vals, mu, other, prior_mean, prior_prec, alpha, z[e], e, out)
+        _draw_row(indptr, cols, vals, mu, other, prior_mean[e], prior_prec, alpha, z[e], e, out)
 
 
 @njit(cache=True, fastmath=True)
@@ -100,3 +102,74 @@ def pair_scores(users, items, mu, user_samples, item_samples):  # pragma: no cov
             acc += v
         out[k] = mu + acc / s_count
     return out
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def csr_residuals(indptr, cols, vals, mu, own, partner):  # pragma: no cover
+    """Residual ``r - prediction`` of every stored rating, in the CSR order of ``own``'s side."""
+    out = np.empty(len(vals))
+    d = own.shape[1]
+    for e in prange(own.shape[0]):
+        for k in range(indptr[e], indptr[e + 1]):
+            c = cols[k]
+            v = mu + own[e, 0] + partner[c, 0]
+            for f in range(1, d):
+                v += own[e, f] * partner[c, f]
+            out[k] = vals[k] - v
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def implicit_sweep(
+    indptr, cols, resid, partner, own, agg, scale, fac, t_indptr, t_rows, prior_mean, prior_prec,
+    alpha, z
+):  # pragma: no cover  # fmt: skip
+    """One coordinate-wise Gibbs sweep over implicit-feedback factors (Bayesian SVD++).
+
+    An entity's row is ``own[e] = free[e] + agg[e]`` with ``agg[e] = scale[e] * sum_j fac[j]``
+    over its partners j (Koren 2008's ``|N(u)|^-1/2 sum y_j``; dimension 0 is the bias, whose
+    design value is 1). Each ``fac[j, f]`` is drawn from its scalar Gaussian conditional, as
+    Rendle's (2012) libFM MCMC does per model parameter, with the per-entity sums
+    ``G_e = sum_c x_cf resid_ec`` and ``A_e = sum_c x_cf^2`` kept current so that one dimension
+    costs O(ratings). ``indptr, cols``: CSR of own entities -> partners (``resid`` in that
+    order); ``t_indptr, t_rows``: CSR of partners -> the own entities that rated them. ``own``,
+    ``agg``, ``fac`` and ``resid`` are updated in place.
+    """
+    n_own, d = own.shape
+    g = np.empty(n_own)
+    a = np.empty(n_own)
+    du = np.empty(n_own)
+    for f in range(d):
+        for e in range(n_own):
+            gs = 0.0
+            sq = 0.0
+            for k in range(indptr[e], indptr[e + 1]):
+                x = 1.0 if f == 0 else partner[cols[k], f]
+                gs += x * resid[k]
+                sq += x * x
+            g[e] = gs
+            a[e] = sq
+            du[e] = 0.0
+        for j in range(fac.shape[0]):
+            prec = prior_prec[f]
+            num = prior_prec[f] * prior_mean[f]
+            old = fac[j, f]
+            for k in range(t_indptr[j], t_indptr[j + 1]):
+                e = t_rows[k]
+                s = scale[e]
+                prec += alpha * s * s * a[e]
+                num += alpha * s * (g[e] + s * old * a[e])
+            new = num / prec + z[j, f] / np.sqrt(prec)
+            delta = new - old
+            fac[j, f] = new
+            for k in range(t_indptr[j], t_indptr[j + 1]):
+                e = t_rows[k]
+                s = scale[e]
+                g[e] -= s * delta * a[e]
+                du[e] += s * delta
+        for e in range(n_own):
+            own[e, f] += du[e]
+            agg[e, f] += du[e]
+            for k in range(indptr[e], indptr[e + 1]):
+                x = 1.0 if f == 0 else partner[cols[k], f]
+                resid[k] -= du[e] * x
