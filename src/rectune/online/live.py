@@ -442,10 +442,13 @@ class Updater:
                 metrics=metrics,
                 parent={"id": info.artifact_id, "path": str(info.path), "checksum": info.checksum},
                 strategy={"method": cycle.policy, "events": cycle.events},
+                durable=True,
             )
+            written = (model.artifact_ or {}).get("checksum")
             return self.registry.add(
-                tmp / "model", parent=base, events=events, metrics=metrics, move=True
-            )
+                tmp / "model", parent=base, events=events, metrics=metrics, move=True,
+                checksum=written,
+            )  # fmt: skip
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
