@@ -13,7 +13,9 @@ scores them (pooled over the stream). Compared: (a) never updating, (b) Gorse's 
 retrain on everything every K events, promoted unchecked (``guard="none"``; also through the
 default guard), and (c) rectune's continuous update (``partial``), unchecked and through the
 default guard, with the CPU each spent in its cycles (process time, all threads: learning,
-writing versions, guard).
+writing versions, guard). A variant ``policy:guard:N`` publishes a version every N cycles
+(`Updater` ``publish_every``); its live accuracy is reported for the registry's champion
+(``rmse``) and for the updater's in-memory live model (``rmse_in_memory``).
 
     PYTHONPATH=src python benchmarks/bench_updater.py lag --data ml-100k --rates 1000,2000
     PYTHONPATH=src python benchmarks/bench_updater.py fresh --data ml-100k,ml-latest-small
@@ -147,14 +149,19 @@ def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], *
     base, stream, reg, url = world(root, name, model, params)
     store = EventStore(url)
     up = Updater(reg, store, policy=policy, every_events=k, base_data=base, **kw)
-    cycles, cpu, wall, sq = [], 0.0, 0.0, 0.0
+    cycles, cpu, wall, sq, sq_mem = [], 0.0, 0.0, 0.0, 0.0
     rmse = parse_metrics(["rmse"])
     for lo in range(0, len(stream), k):  # the stream arrives K events at a time
         hi = min(lo + k, len(stream))
-        # Live accuracy: each event scored by the champion serving when it arrives.
+        # Live accuracy: each event scored by the champion serving when it arrives: the
+        # registry's (what `rectune serve`, whose updater is a child process, loads) and the
+        # updater's in-memory live model (a process serving `Updater.model` itself); the same
+        # model unless versions are published only every N cycles.
         serving = reg.load("champion")
         chunk = stream.subset(np.arange(lo, hi))
         sq += score_chunk(serving, chunk, rmse).metrics["rmse"] ** 2 * (hi - lo)
+        live = up.model if up.model is not None else serving
+        sq_mem += score_chunk(live, chunk, rmse).metrics["rmse"] ** 2 * (hi - lo)
         store.append(columns(stream, lo, hi))
         c0, t0 = time.process_time(), time.perf_counter()
         cycle = up.step(force=True)  # one cycle per K events (one retrain, for Gorse)
@@ -165,15 +172,19 @@ def replay(name: str, policy: str, k: int, model: str, params: dict[str, Any], *
         "data": name,
         "policy": policy,
         "every_events": k,
+        "publish_every": kw.get("publish_every", 1),
         "cycles": len(cycles),
+        "published": sum(c.published for c in cycles),
         "promoted": sum(c.promoted for c in cycles),
+        "live": sum(c.live for c in cycles),
         "rmse": round(float(np.sqrt(sq / len(stream))), 5),
+        "rmse_in_memory": round(float(np.sqrt(sq_mem / len(stream))), 5),
         "events_scored": len(stream),
         "cpu_seconds": round(cpu, 2),
         "learn_seconds": round(sum(c.stages.get("learn", 0.0) for c in cycles), 2),
         "stage_seconds": {
             s: round(sum(c.stages.get(s, 0.0) for c in cycles), 3)
-            for s in ("read", "score", "learn", "publish", "promote")
+            for s in ("read", "score", "learn", "guard", "publish", "promote")
         },
         "wall_seconds": round(wall, 2),
     }
@@ -200,7 +211,7 @@ def main() -> None:
     ap.add_argument(
         "--variants",
         default="retrain:none,retrain:default,partial:none,partial:default",
-        help="fresh: policy:guard pairs",
+        help="fresh: policy:guard[:N] (N: publish a version every N cycles, default 1)",
     )
     ap.add_argument("--no-never", action="store_true", help="fresh: skip the never row")
     ap.add_argument("--json", default=None)
@@ -220,9 +231,16 @@ def main() -> None:
                 rows.append(never(name, args.model, {}))
                 print(json.dumps(rows[-1]), flush=True)
             for spec in args.variants.split(","):
-                policy, _, given = spec.partition(":")
+                parts = spec.split(":")
+                policy, given = parts[0], parts[1] if len(parts) > 1 else ""
+                every = parts[2] if len(parts) > 2 else "1"
                 guard = None if given in ("", "default") else given
-                rows.append(replay(name, policy, args.k, args.model, {}, guard=guard))
+                rows.append(
+                    replay(
+                        name, policy, args.k, args.model, {}, guard=guard,
+                        publish_every=int(every),
+                    )
+                )  # fmt: skip
                 rows[-1]["guard"] = guard or "default"
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:

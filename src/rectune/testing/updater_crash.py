@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def _ingest(
         errors.append(exc)
 
 
-def _child(cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
+def _child(cfg: dict[str, Any], args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -95,6 +96,7 @@ def _child(cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
         "40",
         "--every-seconds",
         "0.2",
+        *args,
     ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -107,8 +109,12 @@ def crash_loop(
     rate: float = 500.0,
     min_wait: float = 0.5,
     max_wait: float = 3.0,
+    updater_args: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """``kills`` kill -9s of the updater at random moments while events are ingested."""
+    """``kills`` kill -9s of the updater at random moments while events are ingested.
+
+    ``updater_args``: more options of the ``rectune updater`` children (``--publish-every``).
+    """
     rng = random.Random(seed)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -119,7 +125,7 @@ def crash_loop(
     waits = []
     try:
         for _ in range(kills):
-            child = _child(cfg)
+            child = _child(cfg, updater_args)
             wait = rng.uniform(min_wait, max_wait)
             time.sleep(wait)
             if child.poll() is not None:
