@@ -14,10 +14,12 @@ retrain on everything every K events, promoted unchecked (``guard="none"``; also
 default guard), and (c) rectune's continuous update (``partial``), unchecked and through the
 default guard, with the CPU each spent in its cycles (process time, all threads: learning,
 writing versions, guard). A variant ``policy:guard:N`` publishes a version every N cycles
-(`Updater` ``publish_every``); its live accuracy is reported for the registry's champion
-(``rmse``) and for the updater's in-memory live model (``rmse_in_memory``).
+(`Updater` ``publish_every``), ``policy:guard:N:E`` also trains each update for E epochs
+(``TrainConfig(epochs=E)``); live accuracy is reported for the registry's champion (``rmse``)
+and for the updater's in-memory live model (``rmse_in_memory``).
 
     PYTHONPATH=src python benchmarks/bench_updater.py lag --data ml-100k --rates 1000,2000
+    PYTHONPATH=src python benchmarks/bench_updater.py lag --data ml-100k --publish-every 10
     PYTHONPATH=src python benchmarks/bench_updater.py fresh --data ml-100k,ml-latest-small
 """
 
@@ -42,6 +44,7 @@ from rectune.evaluation.metric_names import parse_metrics
 from rectune.models import create_model
 from rectune.online import EventStore, Registry, Updater
 from rectune.online.stream import score_chunk
+from rectune.training.config import TrainConfig
 
 BATCH = 50
 
@@ -86,14 +89,15 @@ def ingest(url: str, stream, rate: float, seconds: float, acks: list) -> None:  
     store.close()
 
 
-def run_lag(name: str, rate: float, seconds: float, every_events: int, every_seconds: float):  # type: ignore[no-untyped-def]
+def run_lag(name: str, rate: float, seconds: float, every_events: int, every_seconds: float,  # type: ignore[no-untyped-def]
+            publish_every: int = 1):  # fmt: skip
     root = Path(tempfile.mkdtemp(prefix="bench-updater-"))
     _, stream, reg, url = world(root, name, "svd", {})
     EventStore(url).close()
     cmd = [
         sys.executable, "-m", "rectune.cli.main", "updater", "--registry", str(reg.root),
         "--store", url, "--every-events", str(every_events), "--every-seconds",
-        str(every_seconds), "--json",
+        str(every_seconds), "--json", "--publish-every", str(publish_every),
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -125,6 +129,7 @@ def run_lag(name: str, rate: float, seconds: float, every_events: int, every_sec
     return {
         "data": name,
         "target_rate": rate,
+        "publish_every": publish_every,
         "ingest_rate": round(events / elapsed, 1),
         "events": events,
         "cycles": len(cycles),
@@ -207,11 +212,15 @@ def main() -> None:
     ap.add_argument("--every-events", type=int, default=1000)
     ap.add_argument("--every-seconds", type=float, default=1.0)
     ap.add_argument("--k", type=int, default=2000, help="fresh: events per cycle / retrain")
+    ap.add_argument(
+        "--publish-every", type=int, default=1, help="lag: the updater's --publish-every"
+    )
     ap.add_argument("--model", default="svd")
     ap.add_argument(
         "--variants",
         default="retrain:none,retrain:default,partial:none,partial:default",
-        help="fresh: policy:guard[:N] (N: publish a version every N cycles, default 1)",
+        help="fresh: policy:guard[:N[:E]] (N: publish a version every N cycles, default 1; "
+        "E: epochs of each update, TrainConfig(epochs=E), default the model's)",
     )
     ap.add_argument("--no-never", action="store_true", help="fresh: skip the never row")
     ap.add_argument("--json", default=None)
@@ -222,8 +231,9 @@ def main() -> None:
         if args.what == "lag":
             for rate in args.rates.split(","):
                 row = run_lag(
-                    name, float(rate), args.seconds, args.every_events, args.every_seconds
-                )
+                    name, float(rate), args.seconds, args.every_events, args.every_seconds,
+                    args.publish_every,
+                )  # fmt: skip
                 print(json.dumps(row), flush=True)
                 rows.append(row)
         else:
@@ -234,14 +244,17 @@ def main() -> None:
                 parts = spec.split(":")
                 policy, given = parts[0], parts[1] if len(parts) > 1 else ""
                 every = parts[2] if len(parts) > 2 else "1"
+                epochs = int(parts[3]) if len(parts) > 3 else None
                 guard = None if given in ("", "default") else given
+                train = TrainConfig(epochs=epochs) if epochs else None
                 rows.append(
                     replay(
                         name, policy, args.k, args.model, {}, guard=guard,
-                        publish_every=int(every),
+                        publish_every=int(every), train=train,
                     )
                 )  # fmt: skip
                 rows[-1]["guard"] = guard or "default"
+                rows[-1]["update_epochs"] = epochs
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
