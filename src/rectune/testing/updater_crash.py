@@ -110,10 +110,13 @@ def crash_loop(
     min_wait: float = 0.5,
     max_wait: float = 3.0,
     updater_args: Sequence[str] = (),
+    catch_up_guard: str | None = None,
 ) -> dict[str, Any]:
     """``kills`` kill -9s of the updater at random moments while events are ingested.
 
     ``updater_args``: more options of the ``rectune updater`` children (``--publish-every``).
+    ``catch_up_guard``: the guard of the final catch-up (default: the updater's; ``"none"``:
+    a guard refusal of its last cycle, which loses nothing, cannot stop it short of the end).
     """
     rng = random.Random(seed)
     stop = threading.Event()
@@ -139,15 +142,17 @@ def crash_loop(
         feeder.join()
     if errors:
         raise RuntimeError(f"the ingesting thread failed: {errors[0]!r}") from errors[0]
-    up = _catch_up(cfg)
+    up = _catch_up(cfg, catch_up_guard)
     return {"kills": kills, "waits": waits, "final_cycles": up}
 
 
-def _catch_up(cfg: dict[str, Any]) -> int:
+def _catch_up(cfg: dict[str, Any], guard: str | None = None) -> int:
     """Run the updater to the end of the store (retrying while a dying child holds the lock)."""
     for _ in range(50):
         try:
-            up = Updater(cfg["registry"], cfg["store"], every_events=40, every_seconds=0.2)
+            up = Updater(
+                cfg["registry"], cfg["store"], every_events=40, every_seconds=0.2, guard=guard
+            )
             try:
                 return len(up.run_once())
             finally:
