@@ -1,9 +1,10 @@
 """``rectune updater``: keep a registry's champion fresh from an event store.
 
 Tails the store from the champion's last consumed sequence number, folds new events in every
-``--every-events`` events or ``--every-seconds`` seconds, writes a version per cycle and
-promotes it through the guard (`rectune.online.live.Updater`). ``--once`` catches up and
-exits. One line per cycle (``--json``: one JSON object per line). Errors are one line, exit 2.
+``--every-events`` events or ``--every-seconds`` seconds, writes a version per cycle (or every
+``--publish-every`` cycles) and promotes it through the guard (`rectune.online.live.Updater`).
+``--once`` catches up and exits. One line per cycle (``--json``: one JSON object per line).
+Errors are one line, exit 2.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def updater(
     mlflow_uri: str | None = MLFLOW_URI,
     mlflow_experiment: str | None = MLFLOW_EXPERIMENT,
     mlflow_run_name: str | None = MLFLOW_RUN_NAME,
+    publish_every: int = typer.Option(
+        1,
+        "--publish-every",
+        help="Write and promote a version every N cycles; the cycles between fold their "
+        "events into the updater's in-memory model only (re-applied from the log after a crash).",
+    ),
+    publish_seconds: float | None = typer.Option(
+        None, "--publish-seconds", help="...or once the oldest unpublished fold is T s old."
+    ),
 ) -> None:
     """Fold the store's new events into the champion and promote each version through the guard."""
     from rectune.online.live import Updater
@@ -74,6 +84,8 @@ def updater(
             holdout=holdout,
             retrain_every_events=retrain_every,
             base_data=load_data(data, fmt) if data else None,
+            publish_every=publish_every,
+            publish_seconds=publish_seconds,
         )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -115,12 +127,18 @@ def _show(cycle, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         typer.echo(json.dumps(cycle.to_dict(), default=str), nl=True)
         return
-    verdict = "promoted" if cycle.promoted else f"kept v{cycle.base_version}: {cycle.reason}"
+    if cycle.promoted:
+        verdict = "promoted"
+    elif cycle.live:
+        verdict = "folded into the live model (not published yet)"
+    else:
+        verdict = f"kept v{cycle.base_version}: {cycle.reason}"
+    name = f"v{cycle.version}" if cycle.version is not None else "in memory"
     preq = ", ".join(
         f"{k} {v:.4f}" for k, v in cycle.prequential.items() if k != "n" and v is not None
     )
     console.print(
-        f"v{cycle.version} ({cycle.policy}) seq {cycle.first_seq}..{cycle.last_seq}: "
+        f"{name} ({cycle.policy}) seq {cycle.first_seq}..{cycle.last_seq}: "
         f"{cycle.events} events, {cycle.holdout} held out, prequential {preq or 'n/a'}; "
         f"{verdict} ({cycle.seconds:.2f}s)",
         markup=False,

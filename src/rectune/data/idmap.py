@@ -118,17 +118,24 @@ class IdMap:
         idx = self.index_of(arr)
         new = idx < 0
         if new.any():
-            fresh = pd.unique(arr[new])
-            self._index = self._index.append(pd.Index(fresh))
+            fresh = pd.Index(pd.unique(arr[new]))
+            n0 = len(self._index)
+            self._index = self._index.append(fresh)
             self._keys = None
-            idx = self.index_of(arr)
+            idx[new] = n0 + fresh.get_indexer(arr[new])  # no lookup in the grown index
         return idx
 
     def copy(self) -> IdMap:
+        """A copy that shares the (immutable) index: `add` replaces it, never changes it."""
         m = IdMap.__new__(IdMap)
-        m._index = self._index.copy()
+        m._index = self._index
         m._keys = self._keys
         return m
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IdMap:
+        # Sharing the pandas index also shares its hash table: a model's deep copy (the
+        # updater copies its champion every cycle) does not rebuild it.
+        return self.copy()
 
     def keys(self) -> np.ndarray:
         """Stable int64 key per id, in index order (cached; used for fingerprints)."""

@@ -18,6 +18,16 @@ promotion never happened stays in the registry unaliased; its range overlaps its
 but each version's range begins one past its parent's (`check_lineage`), so the lineage
 the champion's events came through applies every event once. Only one updater may run per
 registry (an exclusive lock, ``REG/updater.lock``).
+
+``publish_every`` N > 1 (or ``publish_seconds`` T): cycles between publications fold their
+events into the updater's in-memory live model (`Updater.model`, checked in memory: finite
+parameters, the guard against the live model on the cycle's holdout) and write nothing; every
+N-th cycle (or once the oldest unpublished fold is T seconds old) writes the live model as a
+version whose consumed range covers all those cycles and promotes it through the guard. The
+event log stays the durable record: after ``kill -9`` the unpublished folds are gone and a
+restarted updater re-reads and re-applies their events from the champion's consumed range.
+An event then reaches a promoted version up to N cycles (or T seconds) after its cycle; a
+process that serves `Updater.model` itself sees it after one cycle.
 """
 
 from __future__ import annotations
@@ -25,61 +35,39 @@ from __future__ import annotations
 import copy
 import fcntl
 import logging
-import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from rectune.data.interactions import Interactions
 from rectune.errors import ConfigError, RectuneError, RegistryError
-from rectune.evaluation.metric_names import parse_metrics, predicts_ratings
-from rectune.models import create_model
 from rectune.models.base import Recommender
 from rectune.online._catalogue import ItemTextCatalogue
+from rectune.online._cycle import (
+    RANKING_GUARD,
+    RATING_GUARD,
+    Cycle,
+    add_text_items,
+    check_in_memory,
+    default_guard,
+    last_record_seq,
+    prequential,
+    retrain,
+    split,
+    write_version,
+)
 from rectune.online.guard import GuardRule, parse_guard
-from rectune.online.registry import Registry, events_range
-from rectune.online.store import EventBatch, EventStore
-from rectune.online.stream import score_chunk
-from rectune.registry.artifacts import save_model
+from rectune.online.registry import Registry
+from rectune.online.store import EventStore
 from rectune.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 Policy = Literal["partial", "finetune", "retrain"]
 POLICIES: tuple[str, ...] = ("partial", "finetune", "retrain")
-RATING_GUARD = "rmse<=+0.005"
-RANKING_GUARD = "ndcg@10>=-0.01"
-
-
-@dataclass
-class Cycle:
-    """What one cycle did: the range it consumed, the version it wrote, the promotion."""
-
-    policy: str
-    base_version: int
-    first_seq: int
-    last_seq: int
-    events: int
-    holdout: int
-    new_items_from_text: int
-    prequential: dict[str, float | None]
-    version: int | None = None
-    promoted: bool = False
-    reason: str | None = None
-    seconds: float = 0.0
-    finished_at: float = 0.0
-    stages: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class Updater:
@@ -107,6 +95,10 @@ class Updater:
     max_batch
         At most this many store rows (events and records) per cycle, so a backlog is worked
         through in bounded steps.
+    publish_every, publish_seconds
+        Write and promote a version every N-th cycle, or once the oldest unpublished fold is
+        T seconds old (whichever first; default every cycle); the cycles between fold their
+        events into the in-memory live model `model` only (see the module docstring).
     """
 
     def __init__(
@@ -127,6 +119,8 @@ class Updater:
         max_batch: int = 100_000,
         metrics: str = "auto",
         keep_versions: int | None = 50,
+        publish_every: int = 1,
+        publish_seconds: float | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ConfigError(f"policy {policy!r}: choose one of {', '.join(POLICIES)}")
@@ -141,6 +135,11 @@ class Updater:
             raise ConfigError(f"strategy {strategy!r} needs policy finetune, not {policy}")
         if retrain_every_events is not None and retrain_every_events < 1:
             raise ConfigError(f"retrain_every_events must be >= 1, got {retrain_every_events}")
+        if publish_every < 1 or (publish_seconds is not None and publish_seconds <= 0):
+            raise ConfigError(
+                f"publish_every must be >= 1 and publish_seconds > 0, got {publish_every}, "
+                f"{publish_seconds}"
+            )
         self.registry = registry if isinstance(registry, Registry) else Registry(registry)
         self.store = store if isinstance(store, EventStore) else EventStore(store)
         self.every_events, self.every_seconds = every_events, every_seconds
@@ -162,6 +161,15 @@ class Updater:
         self._retrain_events = 0
         self._lock_fd: int | None = None
         self._catalogue = ItemTextCatalogue(store, base_data)
+        self.publish_every, self.publish_seconds = publish_every, publish_seconds
+        self._live_seq = 0
+        """The last store sequence the live model `_model` learned."""
+        self._folds: list[Cycle] = []
+        """Cycles folded into the live model since the last publication."""
+        self._fold_range: tuple[int, int] = (0, 0)
+        """(first_seq, count) of the events the unpublished folds learned."""
+        self._folds_since = 0.0
+        self._last_held: Interactions | None = None
 
     # ------------------------------------------------------------------ the loop
     def run(
@@ -197,29 +205,36 @@ class Updater:
                 done += 1
             else:
                 stop.wait(min(0.05, self.every_seconds / 4))
+        if self._folds:  # stopping: publish what was folded (a crash would re-apply it)
+            try:
+                self.flush()
+            except RectuneError as exc:
+                logger.warning("could not publish the unpublished folds on stop: %s", exc)
 
     def run_once(self) -> list[Cycle]:
         """Catch up: run cycles (due or not) until the champion holds every stored event, or
         until the guard refuses a candidate (retrying on the same events would be refused
         again; `status` then shows the lag)."""
-        out = []
+        out: list[Cycle] = []
         while True:
             cycle = self.step(force=True)
-            if cycle is None:
-                return out
-            out.append(cycle)
-            if not cycle.promoted:
-                return out
+            if cycle is not None:
+                out.append(cycle)
+            if cycle is None or not cycle.live:  # caught up, or refused: publish the folds
+                flushed = self.flush()
+                return out + ([flushed] if flushed is not None else [])
 
     def step(self, *, force: bool = False) -> Cycle | None:
         """One cycle if one is due (``force``: if anything waits at all); else None."""
         self._acquire()
         model, version = self._champion()
-        consumed = self.consumed_seq(version)
+        consumed = self._live_seq
         last = self.store.last_seq
         pending = last - consumed
         if pending <= 0:
             self._waiting_since = None
+            if self._folds and self._publish_due():  # idle stream: publish on time
+                return self.flush()
             return None
         if self._refused_at is not None and last <= self._refused_at:
             return None  # refused on these very events: wait for new ones
@@ -244,6 +259,8 @@ class Updater:
             "consumed_seq": consumed,
             "store_last_seq": last,
             "lag_events": max(0, last - consumed),
+            "live_seq": self._live_seq if self._model is not None else consumed,
+            "unpublished_cycles": len(self._folds),
             "cycles": len(self.cycles),
             "last_cycle": self.cycles[-1].to_dict() if self.cycles else None,
         }
@@ -272,8 +289,19 @@ class Updater:
         if version is None:
             raise RegistryError(f"{self.registry.root}: no alias {self.alias!r} to update")
         if self._model is None or self._version != version:
+            if self._folds:
+                logger.warning(
+                    "alias %s moved to v%s: %d unpublished folds dropped (re-applied from it)",
+                    self.alias, version, len(self._folds),
+                )  # fmt: skip
             self._model, self._version = self.registry.load(version), version
+            self._live_seq, self._folds = self.consumed_seq(version), []
         return self._model, version
+
+    @property
+    def model(self) -> Recommender | None:
+        """The live model: the champion plus the unpublished folds (None before a step)."""
+        return self._model
 
     def _acquire(self) -> None:
         if self._lock_fd is not None:
@@ -294,17 +322,17 @@ class Updater:
         stages: dict[str, float] = {}
         batch = self.store.read(consumed, self.max_batch)
         records = self.store.items(consumed)
-        last_seq = max(batch.last_seq or consumed, _last_record_seq(records, consumed))
+        last_seq = max(batch.last_seq or consumed, last_record_seq(records, consumed))
         if len(batch) and batch.last_seq is not None and len(batch) == self.max_batch:
             last_seq = batch.last_seq  # a capped read: records beyond it wait for the next cycle
             records = records[records["seq"] <= last_seq]
         events = batch.to_interactions(kind=champion.data_kind_)
         stages["read"] = time.perf_counter() - t0
         policy = self._policy_now(len(events))
-        cut, learn, held = self._split(batch, events, last_seq)
+        cut, learn, held = split(batch, events, last_seq, self.holdout)
         self._read_seq = last_seq  # learned through `cut`, held out the rest: all tried
         t1 = time.perf_counter()
-        preq = self._prequential(champion, learn)
+        preq = prequential(champion, learn, self._metrics_text)
         stages["score"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         records = records[records["seq"] <= cut] if len(records) else records
@@ -313,33 +341,91 @@ class Updater:
         cycle = Cycle(
             policy, version, consumed + 1, cut, len(learn), len(held), n_text, preq, stages=stages
         )
-        t1 = time.perf_counter()
-        cycle.version = self._publish(model, version, consumed, cycle)
-        stages["publish"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        self._promote(model, cycle, held)
-        stages["promote"] = time.perf_counter() - t1
         if policy == "retrain":
-            self._since_retrain = 0
+            fold_range = (1, self._retrain_events)
+        elif self._folds:
+            fold_range = (self._fold_range[0], self._fold_range[1] + len(learn))
         else:
-            self._since_retrain += len(learn)
+            fold_range = (consumed + 1, len(learn))
+        due = len(self._folds) + 1 >= self.publish_every or self._publish_due()
+        if policy == "retrain" or due:  # a retrain is always published
+            self._publish_and_promote(model, cycle, held, fold_range)
+        else:
+            self._fold(model, cycle, held, fold_range)
+        self._since_retrain = 0 if policy == "retrain" else self._since_retrain + len(learn)
         cycle.seconds = time.perf_counter() - t0
         cycle.finished_at = time.time()
         self.cycles.append(cycle)
+        c = cycle
         logger.info(
             "cycle %s: v%s from v%s, seq %d..%d (%d events, %d held out) %s in %.3fs",
-            policy,
-            cycle.version,
-            version,
-            cycle.first_seq,
-            cycle.last_seq,
-            cycle.events,
-            cycle.holdout,
-            "promoted" if cycle.promoted else f"refused ({cycle.reason})",
-            cycle.seconds,
+            *(policy, c.version, version, c.first_seq, c.last_seq, c.events, c.holdout),
+            *(_verdict(c), c.seconds),
         )
         if self.keep_versions and cycle.version and cycle.version % 10 == 0:
             self.registry.gc(keep=self.keep_versions)
+        return cycle
+
+    def _publish_due(self) -> bool:
+        t = self.publish_seconds
+        return bool(self._folds) and t is not None and time.monotonic() - self._folds_since >= t
+
+    def _fold(
+        self, model: Recommender, cycle: Cycle, held: Interactions, fold_range: tuple[int, int]
+    ) -> None:
+        """Make ``model`` the live model in memory if it passes the checks; nothing written."""
+        t1 = time.perf_counter()
+        rules = None if self._guard_text == "none" else self._rules(model)
+        assert self._model is not None
+        cycle.reason = check_in_memory(model, self._model, rules, held)
+        cycle.stages["guard"] = time.perf_counter() - t1
+        if cycle.reason is not None:
+            self._refused_at = self._read_seq
+            return
+        self._refused_at = None
+        if not self._folds:
+            self._folds_since = time.monotonic()
+        self._folds.append(cycle)
+        self._model, self._live_seq, self._fold_range = model, cycle.last_seq, fold_range
+        self._last_held = held
+        cycle.live = True
+
+    def _publish_and_promote(
+        self, model: Recommender, cycle: Cycle, held: Interactions, fold_range: tuple[int, int]
+    ) -> None:
+        assert self._version is not None
+        base = self._version
+        t1 = time.perf_counter()
+        folds = len(self._folds) + (1 if cycle.events else 0)
+        cycle.version = write_version(self.registry, model, base, cycle, fold_range, folds)
+        cycle.published = True
+        cycle.stages["publish"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        self._promote(model, cycle, held)
+        cycle.stages["promote"] = time.perf_counter() - t1
+        cycle.live = cycle.promoted
+        if not cycle.promoted and self._folds:  # back to the champion: its folds are re-read
+            self._model, self._folds = self.registry.load(base), []
+            self._live_seq = self.consumed_seq(base)
+        elif cycle.promoted:
+            self._live_seq, self._folds = cycle.last_seq, []
+
+    def flush(self) -> Cycle | None:
+        """Publish the live model now if it holds unpublished folds (else None), promoted
+        through the guard on the last fold's held-out events; `run_once` and a stopping
+        `run` call it."""
+        if not self._folds:
+            return None
+        last = self._folds[-1]
+        assert self._model is not None and self._version is not None
+        held = self._last_held if self._last_held is not None else Interactions.empty()
+        first = self._fold_range[0]
+        cycle = Cycle(last.policy, self._version, first, last.last_seq, 0, len(held), 0, {})
+        t0 = time.perf_counter()
+        self._publish_and_promote(self._model, cycle, held, self._fold_range)
+        cycle.seconds = time.perf_counter() - t0
+        cycle.finished_at = time.time()
+        self.cycles.append(cycle)
         return cycle
 
     def _policy_now(self, n_events: int) -> str:
@@ -347,30 +433,6 @@ class Updater:
         if every is not None and self._since_retrain + n_events >= every:
             return "retrain"
         return self.policy
-
-    def _split(
-        self, batch: EventBatch, events: Interactions, last_seq: int
-    ) -> tuple[int, Interactions, Interactions]:
-        """The learned prefix (through seq ``cut``) and the held-out newest events."""
-        n = len(events)
-        if n < 2:
-            return last_seq, events, events.subset(np.arange(0))
-        k = max(1, round(self.holdout * n))
-        cut = int(batch.seq[n - k - 1])
-        return cut, events.subset(np.arange(n - k)), events.subset(np.arange(n - k, n))
-
-    def _prequential(self, model: Recommender, events: Interactions) -> dict[str, float | None]:
-        if not len(events):
-            return {}
-        specs = self._specs(model)
-        res = score_chunk(model, events, specs)
-        out = {k: _finite(v) for k, v in res.metrics.items()}
-        return {**out, "n": float(len(events))}
-
-    def _specs(self, model: Recommender) -> list[Any]:
-        if self._metrics_text != "auto":
-            return parse_metrics(self._metrics_text.split(","))
-        return parse_metrics(["rmse", "mae"] if _rates(model) else ["ndcg@10", "recall@10"])
 
     def _learn(
         self,
@@ -383,7 +445,7 @@ class Updater:
         if policy == "retrain":
             return self._retrain(champion, cut), 0
         model = copy.deepcopy(champion)
-        n_text = self._add_text_items(model, records)
+        n_text = add_text_items(model, records, self._catalogue)
         if len(learn):
             if policy == "finetune":
                 model.finetune(learn, train=self.train, strategy=self.strategy)
@@ -391,74 +453,18 @@ class Updater:
                 model.partial_fit(learn, train=self.train)
         return model, n_text
 
-    def _add_text_items(self, model: Recommender, records: pd.DataFrame) -> int:
-        """Rows from text for items whose record arrived and that the model does not know."""
-        if records is None or not len(records):
-            return 0
-        texts = records.dropna(subset=["text"])
-        known = model.item_map_.index_of(texts["item_id"].to_numpy()) >= 0
-        new = texts[~known]
-        if not len(new):
-            return 0
-        catalogue = self._catalogue.text()
-        try:
-            return int(model.add_items(new["item_id"].to_numpy(), item_text=catalogue))
-        except ConfigError as exc:  # a model that cannot start rows from text says so once
-            logger.warning("%s: items from text skipped: %s", model.name, exc)
-            return 0
-
     def _retrain(self, champion: Recommender, cut: int) -> Recommender:
-        log = self.store.read(0, None)
-        keep = log.seq <= cut
-        sub = EventBatch(*(getattr(log, f)[keep] for f in _BATCH_FIELDS))
-        self._retrain_events = len(sub)
-        data = sub.to_interactions(kind=champion.data_kind_)
-        if self.base_data is not None:
-            data = self.base_data.concat(data) if len(data) else self.base_data
-        model = create_model(champion.name, **champion.config.to_dict())
-        return model.fit(data, train=self.train)
+        model, self._retrain_events = retrain(self.store, champion, cut, self.base_data, self.train)
+        return model
 
     # ------------------------------------------------------------------ registry
-    def _publish(self, model: Recommender, base: int, consumed: int, cycle: Cycle) -> int:
-        first = 1 if cycle.policy == "retrain" else consumed + 1
-        count = self._retrain_events if cycle.policy == "retrain" else None
-        events = events_range(first, cycle.last_seq, cycle.events if count is None else count)
-        metrics = {
-            "prequential": cycle.prequential,
-            "update": {
-                "policy": cycle.policy,
-                "base_version": base,
-                "base_seq": 0 if cycle.policy == "retrain" else consumed,
-                "holdout": cycle.holdout,
-                "new_items_from_text": cycle.new_items_from_text,
-            },
-        }
-        tmp = Path(tempfile.mkdtemp(prefix=".updater-", dir=self.registry.root))
-        try:
-            info = self.registry.resolve(base)
-            save_model(
-                model,
-                tmp / "model",
-                metrics=metrics,
-                parent={"id": info.artifact_id, "path": str(info.path), "checksum": info.checksum},
-                strategy={"method": cycle.policy, "events": cycle.events},
-            )
-            return self.registry.add(
-                tmp / "model", parent=base, events=events, metrics=metrics, move=True
-            )
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def _count_events(self, first: int, last: int) -> int:
-        return int((self.store.read(first - 1, None).seq <= last).sum())
-
     def _promote(self, model: Recommender, cycle: Cycle, held: Interactions) -> None:
         assert cycle.version is not None
         rules: list[GuardRule] | None = None
         data = held if len(held) else None
         off = self._guard_text == "none"
         if data is not None and not off:
-            rules = parse_guard(self._guard_text or self._default_guard(model))
+            rules = self._rules(model)
         try:
             result = self.registry.promote(
                 cycle.version, alias=self.alias, guard=rules, data=data, force=off
@@ -475,25 +481,14 @@ class Updater:
         if result.accepted:
             self._model, self._version = model, cycle.version
 
-    @staticmethod
-    def _default_guard(model: Recommender) -> str:
-        return RATING_GUARD if _rates(model) else RANKING_GUARD
+    def _rules(self, model: Recommender) -> list[GuardRule]:
+        return parse_guard(self._guard_text or default_guard(model))
 
 
-_BATCH_FIELDS = ("seq", "event_id", "user_id", "item_id", "value", "timestamp")
+def _verdict(cycle: Cycle) -> str:
+    if cycle.promoted or cycle.live:
+        return "promoted" if cycle.promoted else "folded in memory"
+    return f"refused ({cycle.reason})"
 
 
-def _last_record_seq(records: pd.DataFrame, default: int) -> int:
-    return int(records["seq"].max()) if records is not None and len(records) else default
-
-
-def _rates(model: Recommender) -> bool:
-    """Whether the model's scores are rating estimates (RMSE means something)."""
-    return model.data_kind_ == "rating" and predicts_ratings(model) is not False
-
-
-def _finite(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
-
-
-__all__ = ["POLICIES", "Cycle", "Updater"]
+__all__ = ["POLICIES", "RANKING_GUARD", "RATING_GUARD", "Cycle", "Updater"]

@@ -226,6 +226,7 @@ class Registry:
         events: dict[str, int] | tuple[int, int] | None = None,
         metrics: dict[str, Any] | None = None,
         move: bool = False,
+        checksum: str | None = None,
     ) -> int:
         """Copy ``artifact`` in as a new version (no alias moves); returns its number.
 
@@ -233,7 +234,10 @@ class Registry:
         artifact's lineage names as its parent, if there is one. ``events`` is the consumed
         range (``(first_seq, last_seq)`` or a dict with ``count``). ``move`` moves the source
         in (one rename on the registry's file system, else a copy and a deletion); the
-        checksums are verified where the version is assembled.
+        checksums are verified where the version is assembled, unless the source was moved
+        and ``checksum`` is its manifest checksum as its writer computed it over the bytes it
+        wrote (`save_model` with ``durable``): then only the manifest is checked (the updater
+        writes, moves and promotes its own versions; promotion verifies every file).
         """
         if isinstance(events, tuple):
             events = events_range(*events)
@@ -248,7 +252,12 @@ class Registry:
             info = self._io(
                 "add a version to",
                 lambda: self.files.add_version(
-                    artifact, parent=parent, events=events, metrics=metrics, move=move
+                    artifact,
+                    parent=parent,
+                    events=events,
+                    metrics=metrics,
+                    move=move,
+                    checksum=checksum,
                 ),
             )
         if move:

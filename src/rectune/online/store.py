@@ -73,6 +73,32 @@ class EventBatch:
 _FIELDS = ("seq", "event_id", "user_id", "item_id", "value", "timestamp")
 
 
+def _rows_batch(
+    rows: list[tuple[Any, ...]], user_int: bool | None, item_int: bool | None
+) -> EventBatch:
+    """`EventBatch` of rows in `EVENT_COLUMNS` order (what `EventStore._batch` gives for the
+    same rows, without building a DataFrame: the updater reads every cycle)."""
+    if not rows:
+        empty = np.zeros(0, dtype=object)
+        return EventBatch(np.zeros(0, np.int64), empty, empty, empty.copy(),
+                          np.zeros(0, np.float64), np.zeros(0, np.int64))  # fmt: skip
+    seq, eid, user, item, value, ts = zip(*rows, strict=True)
+
+    def ids(col: tuple[Any, ...], as_int: bool | None) -> np.ndarray:
+        arr = np.empty(len(col), dtype=object)
+        arr[:] = col
+        return arr.astype(np.int64) if as_int else arr
+
+    return EventBatch(
+        np.fromiter(seq, dtype=np.int64, count=len(rows)),
+        ids(eid, False),
+        ids(user, user_int),
+        ids(item, item_int),
+        np.fromiter(value, dtype=np.float64, count=len(rows)),
+        np.fromiter(ts, dtype=np.int64, count=len(rows)),
+    )
+
+
 def check_batch(events: Any, *, now: int | None = None) -> int:
     """Run `EventStore.append`'s checks without a store; returns the number of events.
 
@@ -202,6 +228,8 @@ class EventStore:
         if limit is None or got < limit:
             rest = None if limit is None else limit - got
             rows = self._db.read_events(after_seq, rest)
+            if not parts:  # the usual case: columns straight from the rows, no DataFrame
+                return _rows_batch(rows, state.user_int, state.item_int)
             parts.append(pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS)))
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return self._batch(frame, state.user_int, state.item_int)

@@ -10,6 +10,7 @@ data fingerprint, creation time, version) and ``manifest.json`` with a SHA-256 p
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ from rectune.registry.codecs import (
     parent_compression,
     stored_compressed,
 )
+from rectune.registry.durable import fsync_dir, write_file
 from rectune.registry.packing import decode_ids, encode_ids
 from rectune.training.info import fit_info
 from rectune.version import __version__
@@ -51,8 +53,25 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+def _json_bytes(obj: Any, *, indent: int | None = 2) -> bytes:
+    """``obj`` as sorted JSON; ``indent=None`` for big files (the C encoder, ~10x faster)."""
+    return (json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n").encode()
+
+
+class _Writer:
+    """Writes an artifact's files and hashes the bytes as they are written (no read-back);
+    ``durable``: each file is fsynced before the directory is published."""
+
+    def __init__(self, folder: Path, durable: bool) -> None:
+        self.folder, self.durable = folder, durable
+        self.digests: dict[str, str] = {}
+
+    def write(self, name: str, data: bytes | memoryview) -> None:
+        self.digests[name] = hashlib.sha256(data).hexdigest()
+        if self.durable:
+            write_file(self.folder / name, data)
+        else:
+            (self.folder / name).write_bytes(data)
 
 
 def _json_default(obj: Any) -> Any:
@@ -71,11 +90,15 @@ def save_model(
     parent: str | os.PathLike[str] | dict[str, Any] | None = None,
     strategy: dict[str, Any] | None = None,
     overwrite: bool = True,
+    durable: bool = False,
 ) -> str:
     """Write ``model`` to the directory ``path`` atomically; returns the artifact id.
 
     The directory is assembled in a temporary sibling and renamed into place, so a crash never
-    leaves a half-written artifact where a good one stood.
+    leaves a half-written artifact where a good one stood. The manifest's SHA-256 digests are
+    those of the bytes written (``model.artifact_["checksum"]`` is the manifest checksum);
+    ``durable`` fsyncs every file and the directory before the rename (for a version a
+    registry publishes by moving it in, so a power cut cannot leave it with empty files).
     """
     if not model.is_fitted:
         raise NotFittedError(f"{type(model).__name__} is not fitted; call fit() or load()")
@@ -99,43 +122,43 @@ def save_model(
         }
         state = stored_compressed(model, state, cfg)
         compact = cfg["format_version"] >= COMPRESSED_VERSION  # deflated, varint id maps
-        _write_json(tmp / "config.json", cfg)
-        with (tmp / "params.npz").open("wb") as fh:
-            (np.savez_compressed if compact else np.savez)(fh, **state)
+        out = _Writer(tmp, durable)
+        out.write("config.json", _json_bytes(cfg))
+        buf = io.BytesIO()
+        (np.savez_compressed if compact else np.savez)(buf, **state)
+        out.write("params.npz", buf.getbuffer())
+        del buf
         maps = [m.to_json() for m in (model.user_map_, model.item_map_)]
         if compact:
             maps = [encode_ids(m) for m in maps]
         ids = {"users": maps[0], "items": maps[1], "kind": model.data_kind_}
-        _write_json(tmp / "ids.json", ids)
-        _write_json(
-            tmp / "train.json",
-            {
-                "train": info.get("train"),
-                "strategy": strategy,
-                "fit_seconds": info.get("fit_seconds"),
-            },
-        )
-        _write_json(tmp / "metrics.json", metrics or {})
+        out.write("ids.json", _json_bytes(ids, indent=None))
+        train_rec = {
+            "train": info.get("train"),
+            "strategy": strategy,
+            "fit_seconds": info.get("fit_seconds"),
+        }
+        out.write("train.json", _json_bytes(train_rec))
+        out.write("metrics.json", _json_bytes(metrics or {}))
         parent_rec = _parent_record(parent, info.get("parent"))
         if strategy is None:
             strategy = info.get("strategy")
-        _write_json(
-            tmp / "lineage.json",
-            {
-                "id": artifact_id,
-                "parent": parent_rec,
-                "data_fingerprint": info.get("data_fingerprint"),
-                "n_interactions": info.get("n_interactions"),
-                "strategy": strategy,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "rectune_version": __version__,
-            },
-        )
-        files = {name: _sha256(tmp / name) for name in _FILES}
+        lineage = {
+            "id": artifact_id,
+            "parent": parent_rec,
+            "data_fingerprint": info.get("data_fingerprint"),
+            "n_interactions": info.get("n_interactions"),
+            "strategy": strategy,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rectune_version": __version__,
+        }
+        out.write("lineage.json", _json_bytes(lineage))
+        files = {name: out.digests[name] for name in _FILES}
         checksum = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        _write_json(
-            tmp / "manifest.json", {"id": artifact_id, "files": files, "checksum": checksum}
-        )
+        manifest = {"id": artifact_id, "files": files, "checksum": checksum}
+        out.write("manifest.json", _json_bytes(manifest))
+        if durable:
+            fsync_dir(tmp)
         if path.exists():
             backup = path.with_name(f".{path.name}.old-{artifact_id}")
             path.rename(backup)
@@ -146,7 +169,7 @@ def save_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    model.artifact_ = {"path": str(path), "id": artifact_id}
+    model.artifact_ = {"path": str(path), "id": artifact_id, "checksum": checksum}
     return artifact_id
 
 

@@ -263,17 +263,23 @@ class RegistryFiles:
         events: dict[str, int] | None,
         metrics: dict[str, Any] | None,
         move: bool = False,
+        checksum: str | None = None,
     ) -> VersionInfo:
         """Copy ``artifact`` in as the next version (call locked; one rename publishes it).
 
         ``move``: rename the artifact in instead of copying it when it is on the registry's
         file system (the source is then gone, also if the version is not published).
+        ``checksum`` (with ``move``): the manifest checksum the writer computed over the bytes
+        it wrote and fsynced (`save_model` with ``durable``); the moved files are then not
+        hashed again here, only the manifest is checked to match (promotion verifies them).
         """
         n = self.next_version()
         final = self.versions_dir / str(n)
         tmp = self.versions_dir / f"{TMP_PREFIX}{n}.{uuid.uuid4().hex[:8]}"
         try:
-            _assemble_version(tmp, artifact, n, parent, events, metrics, move=move)
+            _assemble_version(
+                tmp, artifact, n, parent, events, metrics, move=move, checksum=checksum
+            )
             publish_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -311,8 +317,12 @@ def _assemble_version(
     metrics: dict[str, Any] | None,
     *,
     move: bool = False,
+    checksum: str | None = None,
 ) -> None:
-    """Copy (or move) an artifact to ``tmp``, check its checksums there, add ``version.json``."""
+    """Copy (or move) an artifact to ``tmp``, check its checksums there, add ``version.json``.
+
+    A moved artifact whose writer gave its manifest ``checksum`` is checked by that alone.
+    """
     src = Path(artifact)
     moved = False
     if move:
@@ -325,7 +335,12 @@ def _assemble_version(
     if not moved:
         read_manifest(src)  # refuse a broken artifact before copying anything
         copy_tree(src, tmp)
-    manifest = read_manifest(tmp)  # the copy, as it is on disk
+    if moved and checksum is not None:
+        manifest = read_json(tmp, "manifest.json")
+        if not isinstance(manifest, dict) or manifest.get("checksum") != checksum:
+            raise ArtifactError(f"{src}: manifest checksum is not the one written ({checksum})")
+    else:
+        manifest = read_manifest(tmp)  # the copy, as it is on disk
     if metrics is None:
         saved = read_json(tmp, "metrics.json")
         metrics = saved if isinstance(saved, dict) else {}

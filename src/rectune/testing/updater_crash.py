@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def _ingest(
         errors.append(exc)
 
 
-def _child(cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
+def _child(cfg: dict[str, Any], args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -95,6 +96,7 @@ def _child(cfg: dict[str, Any]) -> subprocess.Popen[bytes]:
         "40",
         "--every-seconds",
         "0.2",
+        *args,
     ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -107,8 +109,15 @@ def crash_loop(
     rate: float = 500.0,
     min_wait: float = 0.5,
     max_wait: float = 3.0,
+    updater_args: Sequence[str] = (),
+    catch_up_guard: str | None = None,
 ) -> dict[str, Any]:
-    """``kills`` kill -9s of the updater at random moments while events are ingested."""
+    """``kills`` kill -9s of the updater at random moments while events are ingested.
+
+    ``updater_args``: more options of the ``rectune updater`` children (``--publish-every``).
+    ``catch_up_guard``: the guard of the final catch-up (default: the updater's; ``"none"``:
+    a guard refusal of its last cycle, which loses nothing, cannot stop it short of the end).
+    """
     rng = random.Random(seed)
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -119,7 +128,7 @@ def crash_loop(
     waits = []
     try:
         for _ in range(kills):
-            child = _child(cfg)
+            child = _child(cfg, updater_args)
             wait = rng.uniform(min_wait, max_wait)
             time.sleep(wait)
             if child.poll() is not None:
@@ -133,15 +142,17 @@ def crash_loop(
         feeder.join()
     if errors:
         raise RuntimeError(f"the ingesting thread failed: {errors[0]!r}") from errors[0]
-    up = _catch_up(cfg)
+    up = _catch_up(cfg, catch_up_guard)
     return {"kills": kills, "waits": waits, "final_cycles": up}
 
 
-def _catch_up(cfg: dict[str, Any]) -> int:
+def _catch_up(cfg: dict[str, Any], guard: str | None = None) -> int:
     """Run the updater to the end of the store (retrying while a dying child holds the lock)."""
     for _ in range(50):
         try:
-            up = Updater(cfg["registry"], cfg["store"], every_events=40, every_seconds=0.2)
+            up = Updater(
+                cfg["registry"], cfg["store"], every_events=40, every_seconds=0.2, guard=guard
+            )
             try:
                 return len(up.run_once())
             finally:

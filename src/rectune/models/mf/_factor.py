@@ -123,10 +123,22 @@ class FactorModel(Recommender):
         return np.zeros((0, self.user_factors_.shape[1]), dtype=self.user_factors_.dtype)
 
     def _finetune_epoch(self, ctx: FinetuneContext, epoch: int, lr_scale: float) -> None:
-        """One SGD epoch over ``ctx.data`` (shuffled) with L2-SP, clipping and frozen groups."""
+        """One SGD epoch over ``ctx.data`` (shuffled) with L2-SP, clipping and frozen groups.
+
+        What does not change between epochs (penalties, lambdas, the run's step sizes before
+        the schedule, the all-rows masks) is built in the first epoch and kept in ``ctx.extra``.
+        """
         d = ctx.data
-        _, reg = self._rates()
-        lam = np.array([ctx.lam(g) for g in GROUPS])
+        run = ctx.extra.get("sgd")
+        if run is None:
+            n_u, n_i = len(self.user_map_), len(self.item_map_)
+            run = ctx.extra["sgd"] = {
+                "reg": self._rates()[1],
+                "lam": np.array([ctx.lam(g) for g in GROUPS]),
+                "lr": self._run_rates(ctx, 1.0),
+                "upd": (np.ones(n_u, dtype=np.uint8), np.ones(n_i, dtype=np.uint8)),
+            }
+        reg, lam, upd = run["reg"], run["lam"], run["upd"]
         a = ctx.anchors
         sgd_epoch(
             d.users,
@@ -143,13 +155,12 @@ class FactorModel(Recommender):
             a["item_bias"],
             a["user_factors"],
             a["item_factors"],
-            self._run_rates(ctx, lr_scale),
+            run["lr"] * lr_scale,
             reg,
             lam,
             ctx.strategy.clip_norm or 0.0,
             self._biased,
-            np.ones(len(self.user_map_), dtype=np.uint8),
-            np.ones(len(self.item_map_), dtype=np.uint8),
+            *upd,
         )
 
     def _fold_in(self, new_users: np.ndarray, new_items: np.ndarray) -> None:

@@ -258,6 +258,65 @@ def nmf_rows(
                 row[f] = row[f] * ((1.0 - step) + step * num[f] / den[f])
 
 
+@njit(cache=True, fastmath=True)
+def _gram(x, scale, out):  # pragma: no cover - jit
+    """``out = X diag(scale) X^T`` for the rows of ``x`` (symmetric: the upper half, mirrored)."""
+    n, d = x.shape
+    for p in range(n):
+        for q in range(p, n):
+            s = 0.0
+            for f in range(d):
+                s += x[p, f] * scale[f] * x[q, f]
+            out[p, q] = s
+            out[q, p] = s
+
+
+@njit(cache=True, fastmath=True)
+def _gram_t(x, out):  # pragma: no cover - jit
+    """``out = X^T X`` (the upper half as dot products of columns, then mirrored)."""
+    n, d = x.shape
+    xt = np.ascontiguousarray(x.T)
+    for f in range(d):
+        for h in range(f, d):
+            s = 0.0
+            for p in range(n):
+                s += xt[f, p] * xt[h, p]
+            out[f, h] = s
+            out[h, f] = s
+
+
+@njit(cache=True)
+def _spd_solve(a, b):  # pragma: no cover - jit
+    """Solve ``a w = b`` for a symmetric positive definite ``a`` by Cholesky (``a`` is
+    overwritten); falls back to LU (`np.linalg.solve`) if a pivot is not positive."""
+    m = a.shape[0]
+    keep = a.copy()
+    for j in range(m):
+        s = a[j, j]
+        for h in range(j):
+            s -= a[j, h] * a[j, h]
+        if s <= 0.0:
+            return np.linalg.solve(keep, b)
+        a[j, j] = np.sqrt(s)
+        for i in range(j + 1, m):
+            s = a[i, j]
+            for h in range(j):
+                s -= a[i, h] * a[j, h]
+            a[i, j] = s / a[j, j]
+    w = b.copy()
+    for i in range(m):  # L y = b
+        s = w[i]
+        for h in range(i):
+            s -= a[i, h] * w[h]
+        w[i] = s / a[i, i]
+    for i in range(m - 1, -1, -1):  # L^T w = y
+        s = w[i]
+        for h in range(i + 1, m):
+            s -= a[h, i] * w[h]
+        w[i] = s / a[i, i]
+    return w
+
+
 @njit(cache=True)
 def ridge_rows(
     indptr, cols, vals, mu, own_b, own, other_b, other, own_off, reg_b, reg_f, extra, biased, rows
@@ -270,34 +329,60 @@ def ridge_rows(
     ``D = diag(n reg_b + extra, n reg_f + extra, ...)``, n = the row's entry count: the
     minimiser of the SGD objective ``sum_r e_r^2 + reg ||w||^2`` restricted to the row, plus
     ``extra`` shrinkage for rows with few entries (as ALS / implicit's ``partial_fit_users``).
+
+    A row with fewer entries than unknowns (a new item rated once or twice) is solved in the
+    dual, ``w = D^-1 X^T (X D^-1 X^T + I)^-1 t`` (the same minimiser, by the push-through
+    identity): an n x n system instead of a d x d one. Single-threaded loops (no BLAS, whose
+    threads would spin on these small systems), Cholesky solves.
     """
     k = own.shape[1]
     off = 1 if biased else 0
     d = k + off
     has_off = own_off.shape[0] > 0
-    x = np.empty(d)
+    a = np.empty((d, d))
+    dg = np.empty(d)
+    inv = np.empty(d)
     for e in rows:
         lo, hi = indptr[e], indptr[e + 1]
         n = hi - lo
-        a = np.zeros((d, d))
-        b = np.zeros(d)
-        for p in range(lo, hi):
-            c = cols[p]
-            t = vals[p] - mu - other_b[c] if biased else vals[p]
+        x = np.empty((n, d))
+        t = np.empty(n)
+        for p in range(n):
+            c = cols[lo + p]
+            tp = vals[lo + p] - mu - other_b[c] if biased else vals[lo + p]
             if has_off:
                 for f in range(k):
-                    t -= other[c, f] * own_off[e, f]
+                    tp -= other[c, f] * own_off[e, f]
+            t[p] = tp
             if biased:
-                x[0] = 1.0
+                x[p, 0] = 1.0
             for f in range(k):
-                x[off + f] = other[c, f]
-            for f in range(d):
-                b[f] += x[f] * t
-                for h in range(d):
-                    a[f, h] += x[f] * x[h]
+                x[p, off + f] = other[c, f]
         for f in range(d):
-            a[f, f] += n * (reg_b if (biased and f == 0) else reg_f) + extra
-        w = np.linalg.solve(a, b)
+            dg[f] = n * (reg_b if (biased and f == 0) else reg_f) + extra
+        w = np.zeros(d)
+        if n == 0:
+            pass
+        elif n < d and dg.min() > 0.0:
+            for f in range(d):
+                inv[f] = 1.0 / dg[f]
+            g = np.empty((n, n))
+            _gram(x, inv, g)
+            for p in range(n):
+                g[p, p] += 1.0
+            z = _spd_solve(g, t)
+            for p in range(n):
+                for f in range(d):
+                    w[f] += inv[f] * x[p, f] * z[p]
+        else:
+            _gram_t(x, a)
+            rhs = np.zeros(d)
+            for p in range(n):
+                for f in range(d):
+                    rhs[f] += x[p, f] * t[p]
+            for f in range(d):
+                a[f, f] += dg[f]
+            w = _spd_solve(a, rhs)
         if biased:
             own_b[e] = w[0]
         for f in range(k):
